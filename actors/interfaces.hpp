@@ -5,6 +5,8 @@
 
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
 
 namespace embed {
 
@@ -50,6 +52,7 @@ using batcher_actor = caf::typed_actor<
     caf::replies_to<worker_job>::with<worker_output>, // queues a job; answers when it ran
     caf::reacts_to<atom::cancel, uint64_t>,           // drops a queued job whose caller left
     caf::replies_to<atom::limits>::with<worker_limits>, // what jobs the model accepts
+    caf::replies_to<atom::status>::with<uint64_t, uint64_t>, // jobs and tokens waiting
     caf::replies_to<atom::drain>::with<bool>>;          // answers once the queue is empty
 
 } // namespace embed

@@ -53,11 +53,21 @@ caf::error validate(const worker_job& job, const worker_limits& limits) {
     if (!limits.can_score)
       return make_error(ec::invalid_argument,
                         "this worker's model has no output projection and cannot score");
-    for (auto [name, id] : {std::pair{"yes_token_id", job.yes_id}, std::pair{"no_token_id", job.no_id}})
-      if (id < 0 || static_cast<uint32_t>(id) >= limits.vocab_size)
+    for (auto [name, id] :
+         {std::pair{"yes_token_id", job.yes_id}, std::pair{"no_token_id", job.no_id}}) {
+      if (id < 0)
+        return make_error(ec::invalid_argument,
+                          std::string(name) +
+                              ": not given, and this worker has no default (its tokenizer has no "
+                              "'yes'/'no' tokens); set yes_token_id and no_token_id");
+      if (static_cast<uint32_t>(id) >= limits.vocab_size)
         return make_error(ec::invalid_argument, std::string(name) + ": " + std::to_string(id) +
                                                     " is outside the vocabulary (size " +
                                                     std::to_string(limits.vocab_size) + ")");
+    }
+    if (job.yes_id == job.no_id)
+      return make_error(ec::invalid_argument, "yes_token_id and no_token_id are both " +
+                                                  std::to_string(job.yes_id) + "; they must differ");
   }
   return {};
 }

@@ -1,0 +1,79 @@
+#include "actors/worker/model_holder.hpp"
+
+#include "gpu/model.hpp"
+#include "logging/log.hpp"
+#include "messages/error.hpp"
+
+#include <chrono>
+
+namespace embed {
+
+namespace {
+
+gpu::packed_batch to_batch(const packed_sequences& s) {
+  gpu::packed_batch b;
+  b.ids = s.ids;
+  b.offsets = s.offsets;
+  return b;
+}
+
+} // namespace
+
+model_holder_actor::behavior_type
+model_holder(model_holder_actor::stateful_pointer<model_holder_state> self,
+             std::shared_ptr<gpu::model> model, gpu_metrics_actor metrics) {
+  self->state.model = std::move(model);
+  self->state.metrics = std::move(metrics);
+  self->state.device = self->state.model->device_name();
+  self->state.model_id = self->state.model->id();
+  return {
+      [self](atom::run, const worker_job& batch) -> caf::result<worker_output> {
+        auto& st = self->state;
+        log::correlation_scope scope(batch.correlation_id);
+        worker_output out;
+        out.count = static_cast<uint32_t>(batch.sequences.size());
+        auto start = std::chrono::steady_clock::now();
+        try {
+          auto b = to_batch(batch.sequences);
+          if (batch.kind == job_kind::embed) {
+            out.values = st.model->last_hidden(b);
+            out.dimension = static_cast<uint32_t>(st.model->config().hidden_size);
+          } else {
+            auto scores = st.model->score(b, batch.yes_id, batch.no_id);
+            out.values.reserve(scores.size());
+            for (const auto& s : scores) {
+              out.values.push_back(s.score);
+              out.yes_logits.push_back(s.yes_logit);
+              out.no_logits.push_back(s.no_logit);
+            }
+          }
+        } catch (const std::exception& e) {
+          spdlog::error("forward failed: {}", e.what());
+          return make_error(ec::internal, std::string("forward failed: ") + e.what());
+        }
+        std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+        out.inference_ms = took.count() * 1e3;
+        ++st.batches;
+        if (st.metrics) {
+          size_t longest = 0;
+          for (size_t i = 0; i < batch.sequences.size(); ++i)
+            longest = std::max(longest, batch.sequences.length(i));
+          auto tokens = static_cast<uint32_t>(batch.sequences.ids.size());
+          auto padded = static_cast<uint32_t>(longest * batch.sequences.size());
+          self->send(st.metrics, metric::batch_done{st.device, st.model_id, out.count, tokens,
+                                                    padded, took.count()});
+          self->send(st.metrics,
+                     metric::device_memory{st.device, st.model->device_memory_used(),
+                                           st.model->device_memory_total()});
+        }
+        return out;
+      },
+  };
+}
+
+model_holder_actor spawn_model_holder(caf::actor_system& sys, std::shared_ptr<gpu::model> model,
+                                      gpu_metrics_actor metrics) {
+  return sys.spawn<caf::detached>(model_holder, std::move(model), std::move(metrics));
+}
+
+} // namespace embed
