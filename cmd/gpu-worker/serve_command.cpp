@@ -171,8 +171,8 @@ int run_serve(const serve_config& cfg) {
   worker::v1::InfoResponse info;
   info.set_model_id(model->id());
   info.set_dimension(static_cast<uint32_t>(mc.hidden_size));
-  info.set_max_tokens(static_cast<uint32_t>(
-      std::min<int64_t>(mc.max_position_embeddings, cfg.max_batch_tokens)));
+  info.set_max_tokens(
+      static_cast<uint32_t>(std::min<int64_t>(mc.max_position_embeddings, cfg.max_batch_tokens)));
   info.set_dtype(model->dtype_name());
   info.set_device(model->device_name());
   info.set_vocab_size(static_cast<uint32_t>(mc.vocab_size));
@@ -215,9 +215,9 @@ int run_serve(const serve_config& cfg) {
   bcfg.device = model->device_name();
   bcfg.model = model->id();
 
-  caf::anon_send(metric_actors.gpu, metric::model_loaded{model->device_name(), model->id(),
-                                                         model->dtype_name(),
-                                                         model->load_seconds()});
+  caf::anon_send(metric_actors.gpu,
+                 metric::model_loaded{model->device_name(), model->id(), model->dtype_name(),
+                                      model->load_seconds()});
   caf::anon_send(metric_actors.gpu,
                  metric::device_memory{model->device_name(), model->device_memory_used(),
                                        model->device_memory_total()});
@@ -237,8 +237,8 @@ int run_serve(const serve_config& cfg) {
   spdlog::info("SERVING worker.v1.GpuWorker on {}:{}", host, port);
   if (!cfg.ready_file.empty()) {
     auto tmp = cfg.ready_file + ".tmp";
-    std::ofstream(tmp) << "{\"grpc_port\": " << port
-                       << ", \"metrics_port\": " << (*exposer)->port() << "}\n";
+    std::ofstream(tmp) << "{\"grpc_port\": " << port << ", \"metrics_port\": " << (*exposer)->port()
+                       << "}\n";
     std::filesystem::rename(tmp, cfg.ready_file);
   }
 
