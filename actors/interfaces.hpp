@@ -55,4 +55,52 @@ using batcher_actor = caf::typed_actor<
     caf::replies_to<atom::status>::with<uint64_t, uint64_t>, // jobs and tokens waiting
     caf::replies_to<atom::drain>::with<bool>>;          // answers once the queue is empty
 
+// -- embedd (gateway) ----------------------------------------------------------------------------
+
+/// L1 in-memory LRU (byte budget, TTL) with optional Redis L2; identical in-flight misses are
+/// computed once: a lookup that finds a key already being computed waits for its owner.
+using cache_actor = caf::typed_actor<
+    // Hits, and the misses this caller must compute (it then owes a put or an abandon).
+    caf::replies_to<atom::get, std::vector<cache_key>>::with<cache_lookup_result>,
+    caf::reacts_to<atom::put, cache_store>,              // stores computed entries, wakes waiters
+    caf::reacts_to<atom::cancel, std::vector<cache_key>>, // owner failed: waiters compute themselves
+    caf::replies_to<atom::status>::with<cache_stats>>;    // fill, hit ratio, L2 state
+
+/// One per worker endpoint: owns the channel and stub; calls are asynchronous (gRPC callback API),
+/// their completions come back to the actor as `done` messages.
+using gpu_client_actor = caf::typed_actor<
+    caf::replies_to<worker_job>::with<worker_output>, // Embed or Score, by job kind; job deadline
+    caf::reacts_to<atom::cancel, uint64_t>,           // cancels the in-flight call of a job
+    caf::replies_to<atom::info>::with<worker_info>,   // the worker's Info (also the health probe)
+    caf::reacts_to<atom::done, uint64_t, worker_output>, // internal: a call succeeded
+    caf::reacts_to<atom::done, uint64_t, worker_info>,   // internal: an Info call succeeded
+    caf::reacts_to<atom::done, uint64_t, caf::error>>;   // internal: a call failed
+
+/// The circuit breaker: per-endpoint closed / open / half-open, routing to the least-loaded
+/// closed endpoint, one retry elsewhere, health probes, respawn of crashed clients.
+using supervisor_actor = caf::typed_actor<
+    caf::replies_to<worker_job>::with<worker_output>, // routes a job to a healthy worker
+    caf::reacts_to<atom::cancel, uint64_t>,           // the caller went away
+    caf::reacts_to<atom::put, std::vector<std::string>>, // the current endpoint set (discovery)
+    caf::replies_to<atom::status>::with<std::vector<endpoint_status>>, // breakers
+    caf::replies_to<atom::info>::with<worker_info>,   // the fleet's model (first healthy worker)
+    caf::reacts_to<atom::tick>,                       // internal: cool-downs and probes
+    caf::reacts_to<atom::retry, uint64_t>>;           // internal: a delayed retry is due
+
+/// validate -> tokenize -> cache lookup -> dispatch misses -> assemble -> store -> reply.
+/// Several run side by side (tokenizing is CPU work); the gRPC edge spreads requests over them.
+using embedding_stage_actor = caf::typed_actor<
+    caf::replies_to<embedding_request>::with<embedding_result>, // one request, answered once
+    // The token ids Embed would send for these inputs (validation, instruction, truncation).
+    caf::replies_to<atom::tokenize, embedding_request>::with<packed_sequences>>;
+
+/// Builds Qwen3-Reranker prompts, asks a worker for scores, sorts, keeps top_k.
+using reranker_actor = caf::typed_actor<
+    caf::replies_to<rerank_request>::with<rerank_result>>; // one request, answered once
+
+/// Endpoints from a static list, a DNS name re-resolved periodically, or a watched file.
+using discovery_actor = caf::typed_actor<
+    caf::reacts_to<atom::tick>,                               // internal: re-resolve / re-read
+    caf::replies_to<atom::get>::with<std::vector<std::string>>>; // the current endpoints
+
 } // namespace embed

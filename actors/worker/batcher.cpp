@@ -23,11 +23,18 @@ double ms_since(clock::time_point t) {
   return std::chrono::duration<double, std::milli>(clock::now() - t).count();
 }
 
+uint64_t waiting_jobs(const batcher_state& st) {
+  uint64_t n = 0;
+  for (auto& [id, e] : st.jobs)
+    n += e.started ? 0 : 1;
+  return n;
+}
+
 void report_depth(self_ptr self) {
   auto& st = self->state;
   if (st.metrics)
     self->send(st.metrics,
-               metric::queue_depth{st.cfg.device, st.cfg.model, st.jobs.size(), st.queued_tokens});
+               metric::queue_depth{st.cfg.device, st.cfg.model, waiting_jobs(st), st.queued_tokens});
 }
 
 void notify_drained(self_ptr self) {
@@ -266,6 +273,7 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
         auto rp = e.promise;
         st.jobs.emplace(id, std::move(e));
         dispatch(self);
+        report_depth(self); // dispatch returns early while the model is busy
         return rp;
       },
       [self](atom::cancel, uint64_t id) {
@@ -281,10 +289,7 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
       },
       [self](atom::limits) -> worker_limits { return self->state.limits; },
       [self](atom::status) -> caf::result<uint64_t, uint64_t> {
-        uint64_t waiting = 0;
-        for (auto& [id, e] : self->state.jobs)
-          waiting += e.started ? 0 : 1;
-        return {waiting, self->state.queued_tokens};
+        return {waiting_jobs(self->state), self->state.queued_tokens};
       },
       [self](atom::drain) -> caf::result<bool> {
         auto& st = self->state;
