@@ -32,6 +32,8 @@ struct embedding_request {
   embedding_options options;
   std::string correlation_id;
   std::string ns; // cache namespace (tenant); never a metric label
+  int64_t deadline_ns = 0; // system_clock nanoseconds since epoch; 0 = none
+  uint64_t request_id = 0; // gateway-internal, unique per process: names the worker job to cancel
 };
 
 struct stage_timings {
@@ -63,7 +65,9 @@ struct rerank_request {
   bool return_documents = false;
   std::string model;
   std::string correlation_id;
-  bool truncate = true; // truncate documents to fit the token limit
+  bool truncate = true;    // truncate documents to fit the token limit
+  int64_t deadline_ns = 0; // system_clock nanoseconds since epoch; 0 = none
+  uint64_t request_id = 0; // gateway-internal, unique per process: names the worker job to cancel
 };
 
 struct rank {
@@ -88,7 +92,7 @@ typename Inspector::result_type inspect(Inspector& f, embedding_options& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, embedding_request& x) {
   return f(caf::meta::type_name("embedding_request"), x.inputs, x.model, x.options,
-           x.correlation_id, x.ns);
+           x.correlation_id, x.ns, x.deadline_ns, x.request_id);
 }
 
 template <class Inspector>
@@ -106,7 +110,8 @@ typename Inspector::result_type inspect(Inspector& f, embedding_result& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, rerank_request& x) {
   return f(caf::meta::type_name("rerank_request"), x.query, x.documents, x.top_k, x.instruction,
-           x.return_documents, x.model, x.correlation_id, x.truncate);
+           x.return_documents, x.model, x.correlation_id, x.truncate, x.deadline_ns,
+           x.request_id);
 }
 
 template <class Inspector>

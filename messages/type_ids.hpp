@@ -3,6 +3,7 @@
 // Call `cfg.add_message_types<caf::id_block::embed>()` on every actor_system_config
 // (embed::register_types does it).
 
+#include "messages/cache.hpp"
 #include "messages/embedding.hpp"
 #include "messages/metric_events.hpp"
 #include "messages/worker.hpp"
@@ -29,6 +30,17 @@ CAF_BEGIN_TYPE_ID_BLOCK(embed, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(embed, (embed::worker_job))
   CAF_ADD_TYPE_ID(embed, (embed::worker_output))
   CAF_ADD_TYPE_ID(embed, (embed::worker_limits))
+  CAF_ADD_TYPE_ID(embed, (embed::worker_info))
+  CAF_ADD_TYPE_ID(embed, (embed::endpoint_status))
+  CAF_ADD_TYPE_ID(embed, (std::vector<embed::endpoint_status>))
+  CAF_ADD_TYPE_ID(embed, (std::vector<std::string>))
+
+  // gateway cache
+  CAF_ADD_TYPE_ID(embed, (embed::cache_key))
+  CAF_ADD_TYPE_ID(embed, (std::vector<embed::cache_key>))
+  CAF_ADD_TYPE_ID(embed, (embed::cache_lookup_result))
+  CAF_ADD_TYPE_ID(embed, (embed::cache_store))
+  CAF_ADD_TYPE_ID(embed, (embed::cache_stats))
 
   // metric events
   CAF_ADD_TYPE_ID(embed, (embed::metric::model_loaded))
@@ -62,6 +74,11 @@ CAF_BEGIN_TYPE_ID_BLOCK(embed, caf::first_custom_type_id)
   CAF_ADD_ATOM(embed, embed::atom, get, "get")
   CAF_ADD_ATOM(embed, embed::atom, put, "put")
   CAF_ADD_ATOM(embed, embed::atom, snapshot, "snapshot")
+  CAF_ADD_ATOM(embed, embed::atom, done, "done")
+  CAF_ADD_ATOM(embed, embed::atom, retry, "retry")
+  CAF_ADD_ATOM(embed, embed::atom, probe, "probe")
+  CAF_ADD_ATOM(embed, embed::atom, rerank, "rerank")
+  CAF_ADD_ATOM(embed, embed::atom, tokenize, "tokenize")
 
 CAF_END_TYPE_ID_BLOCK(embed)
 

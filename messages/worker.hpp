@@ -58,6 +58,48 @@ struct worker_limits {
 /// Errors name the field: "sequences.offsets[3]: 17 < previous 20".
 caf::error validate(const worker_job& job, const worker_limits& limits);
 
+/// A worker's Info, as the gateway sees it.
+struct worker_info {
+  std::string endpoint;
+  std::string model_id;
+  uint32_t dimension = 0;
+  uint32_t max_tokens = 0;
+  std::string dtype;
+  std::string device;
+  std::string tokenizer_hash;
+  uint32_t vocab_size = 0;
+  bool trained = false;
+  bool can_embed = false;
+  bool can_score = false;
+  uint32_t yes_token_id = 0;
+  uint32_t no_token_id = 0;
+};
+
+/// One worker endpoint as the gateway's circuit breaker sees it.
+struct endpoint_status {
+  std::string endpoint;
+  std::string state; // closed, open, half_open
+  uint32_t consecutive_failures = 0;
+  uint32_t in_flight = 0;
+  uint64_t calls = 0;
+  uint64_t failures = 0;
+  std::string last_error;
+  std::string model_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, worker_info& x) {
+  return f(caf::meta::type_name("worker_info"), x.endpoint, x.model_id, x.dimension, x.max_tokens,
+           x.dtype, x.device, x.tokenizer_hash, x.vocab_size, x.trained, x.can_embed, x.can_score,
+           x.yes_token_id, x.no_token_id);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, endpoint_status& x) {
+  return f(caf::meta::type_name("endpoint_status"), x.endpoint, x.state, x.consecutive_failures,
+           x.in_flight, x.calls, x.failures, x.last_error, x.model_id);
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, packed_sequences& x) {
   return f(caf::meta::type_name("packed_sequences"), x.ids, x.offsets);
