@@ -66,6 +66,12 @@ using cache_actor = caf::typed_actor<
     caf::reacts_to<atom::cancel, std::vector<cache_key>>, // owner failed: waiters compute themselves
     caf::replies_to<atom::status>::with<cache_stats>>;    // fill, hit ratio, L2 state
 
+/// The shared L2 tier in Redis (detached: hiredis calls block). Only the cache talks to it.
+using redis_l2_actor = caf::typed_actor<
+    caf::replies_to<atom::get, std::vector<cache_key>>::with<cache_lookup_result>, // MGET
+    caf::reacts_to<atom::put, cache_store>,                  // pipelined SET ... EX, fire and forget
+    caf::replies_to<atom::status>::with<bool, uint64_t>>;    // connected, errors so far
+
 /// One per worker endpoint: owns the channel and stub; calls are asynchronous (gRPC callback API),
 /// their completions come back to the actor as `done` messages.
 using gpu_client_actor = caf::typed_actor<

@@ -21,14 +21,7 @@ namespace embed {
 
 /// The L2 tier. Its interface lives here rather than in actors/interfaces.hpp until the lead moves
 /// it there: only the cache actor talks to it.
-using redis_l2_actor = caf::typed_actor<
-    // MGET: per key hit (vector in `vectors`) or compute (absent or corrupt); an error when Redis
-    // could not be asked.
-    caf::replies_to<atom::get, std::vector<cache_key>>::with<cache_lookup_result>,
-    // SET EX of every entry, pipelined; an error when Redis failed (the caller backs off).
-    caf::reacts_to<atom::put, cache_store>,
-    // Connected now, and the L2 errors counted so far (connect, get, set, corrupt values).
-    caf::replies_to<atom::status>::with<bool, uint64_t>>;
+// redis_l2_actor is declared in actors/interfaces.hpp.
 
 struct redis_l2_config {
   std::string host = "127.0.0.1";

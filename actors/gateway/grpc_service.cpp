@@ -1,0 +1,503 @@
+#include "actors/gateway/grpc_service.hpp"
+
+#include "edge/convert.hpp"
+#include "edge/status.hpp"
+#include "logging/log.hpp"
+#include "messages/error.hpp"
+
+#include <caf/event_based_actor.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+
+namespace embed {
+
+namespace ev1 = embedding::v1;
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+int64_t deadline_ns(grpc::CallbackServerContext* ctx) {
+  auto d = ctx->deadline();
+  if (d == std::chrono::system_clock::time_point::max())
+    return 0;
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d.time_since_epoch()).count();
+}
+
+void send_metric(const http_metrics_actor& m, const char* method, grpc::StatusCode code,
+                 clock::time_point start) {
+  if (m)
+    caf::anon_send(m, metric::api_request_done{
+                          method, edge::status_name(code),
+                          std::chrono::duration<double>(clock::now() - start).count()});
+}
+
+// A unary call: finishes once, counts itself out of admission, cancels its worker job if the
+// caller goes away.
+class unary_reactor final : public grpc::ServerUnaryReactor {
+public:
+  unary_reactor(embedder_service* svc, const char* method, uint64_t request_id, bool counted)
+    : svc_(svc), method_(method), request_id_(request_id), counted_(counted),
+      start_(clock::now()) {}
+
+  void finish(const grpc::Status& st) {
+    if (counted_)
+      svc_->count_in(-1);
+    send_metric(svc_->actors().metrics, method_, st.error_code(), start_);
+    Finish(st);
+  }
+  void OnCancel() override {
+    if (auto sup = svc_->actors().supervisor)
+      caf::anon_send(sup, atom::cancel_v, request_id_);
+  }
+  void OnDone() override { delete this; }
+
+private:
+  embedder_service* svc_;
+  const char* method_;
+  uint64_t request_id_;
+  bool counted_;
+  clock::time_point start_;
+};
+
+grpc::Status refuse(embedder_service& svc, bool& counted) {
+  counted = false;
+  if (!svc.accepting())
+    return {grpc::StatusCode::UNAVAILABLE, "the gateway is shutting down; retry on another one"};
+  if (!svc.actors().supervisor)
+    return {grpc::StatusCode::UNAVAILABLE, "the gateway is starting; retry shortly"};
+  return grpc::Status::OK;
+}
+
+// Admission: unary calls past the in-flight limit are refused at once.
+grpc::Status admit(embedder_service& svc, bool& counted) {
+  if (auto st = refuse(svc, counted); !st.ok())
+    return st;
+  svc.count_in(+1);
+  if (svc.in_flight() > svc.config().max_in_flight) {
+    svc.count_in(-1);
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+            "gateway overloaded: " + std::to_string(svc.config().max_in_flight) +
+                " requests in flight (limit --max-in-flight); retry with backoff"};
+  }
+  counted = true;
+  return grpc::Status::OK;
+}
+
+std::string correlation(const std::string& given) {
+  return given.empty() ? log::new_correlation_id() : given;
+}
+
+ev1::RequestError to_request_error(const caf::error& err) {
+  auto st = edge::to_status(err);
+  ev1::RequestError out;
+  out.set_code(static_cast<int32_t>(st.error_code()));
+  out.set_status(edge::status_name(st.error_code()));
+  out.set_message(st.error_message());
+  return out;
+}
+
+// Sends one typed request to an actor from a one-shot bridge actor and calls `done` with the
+// answer on a CAF thread. No gRPC thread waits.
+template <class Handle, class Result, class... Ts>
+void ask(caf::actor_system& sys, Handle dest, std::function<void(caf::expected<Result>)> done,
+         Ts... xs) {
+  sys.spawn([dest, done = std::move(done), xs...](caf::event_based_actor* self) mutable {
+    self->request(dest, caf::infinite, std::move(xs)...)
+        .then([done](Result& r) { done(std::move(r)); },
+              [done](caf::error& e) { done(std::move(e)); });
+  });
+}
+
+// -- streams ---------------------------------------------------------------------------------------
+
+// The part of a stream that outlives its reactor: answers arriving after the stream ended find
+// `alive == false` and are dropped.
+template <class Reactor>
+struct stream_core {
+  std::recursive_mutex mu;
+  Reactor* reactor = nullptr;
+  bool alive = true;
+};
+
+template <class Req, class Resp>
+class stream_reactor : public grpc::ServerBidiReactor<Req, Resp> {
+public:
+  using self_type = stream_reactor<Req, Resp>;
+  using submit_fn = std::function<void(Req&&, uint64_t request_id,
+                                       std::function<void(Resp)> done)>;
+
+  stream_reactor(embedder_service* svc, grpc::CallbackServerContext* ctx, const char* method,
+                 submit_fn submit)
+    : svc_(svc), ctx_(ctx), method_(method), submit_(std::move(submit)),
+      core_(std::make_shared<stream_core<self_type>>()), start_(clock::now()) {
+    core_->reactor = this;
+    max_ = svc_->config().max_in_flight_per_stream;
+    std::lock_guard<std::recursive_mutex> guard(core_->mu);
+    if (++svc_->streams > svc_->config().max_streams) {
+      finished_ = true;
+      this->Finish({grpc::StatusCode::RESOURCE_EXHAUSTED,
+                    "too many streams: limit " + std::to_string(svc_->config().max_streams) +
+                        " (--max-streams)"});
+      return;
+    }
+    if (bool counted; !refuse(*svc_, counted).ok()) {
+      finished_ = true;
+      this->Finish(refuse(*svc_, counted));
+      return;
+    }
+    maybe_read();
+  }
+
+  void OnReadDone(bool ok) override {
+    std::lock_guard<std::recursive_mutex> guard(core_->mu);
+    reading_ = false;
+    if (!ok) {
+      reads_done_ = true;
+      maybe_finish();
+      return;
+    }
+    auto seq = next_seq_++;
+    ++outstanding_;
+    svc_->count_in(+1);
+    auto request_id = svc_->next_request_id();
+    request_ids_[seq] = request_id;
+    if (auto m = svc_->actors().metrics)
+      caf::anon_send(m, metric::stream_message{method_, "received"});
+    auto core = core_;
+    submit_(std::move(in_), request_id, [core, seq](Resp resp) {
+      std::lock_guard<std::recursive_mutex> guard(core->mu);
+      if (core->alive)
+        core->reactor->on_result(seq, std::move(resp));
+    });
+    maybe_read();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::recursive_mutex> guard(core_->mu);
+    writing_ = false;
+    --outstanding_;
+    if (!ok)
+      broken_ = true; // the client is gone; OnCancel follows
+    pump();
+    maybe_read();
+    maybe_finish();
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::recursive_mutex> guard(core_->mu);
+    broken_ = true;
+    // Everything this stream started is cancelled down to the workers.
+    if (auto sup = svc_->actors().supervisor)
+      for (auto& [seq, id] : request_ids_)
+        caf::anon_send(sup, atom::cancel_v, id);
+    maybe_finish();
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard<std::recursive_mutex> guard(core_->mu);
+      core_->alive = false;
+      svc_->count_in(-static_cast<int64_t>(request_ids_.size()));
+      --svc_->streams;
+    }
+    send_metric(svc_->actors().metrics, method_,
+                broken_ ? grpc::StatusCode::CANCELLED : grpc::StatusCode::OK, start_);
+    delete this;
+  }
+
+  // An answer for request `seq` (on a CAF thread, core mutex held).
+  void on_result(uint64_t seq, Resp resp) {
+    request_ids_.erase(seq);
+    svc_->count_in(-1);
+    resp.set_sequence(seq);
+    ready_.emplace(seq, std::move(resp));
+    pump();
+    maybe_finish();
+  }
+
+private:
+  void maybe_read() {
+    if (!reading_ && !reads_done_ && !finished_ && !broken_ && outstanding_ < max_) {
+      reading_ = true;
+      this->StartRead(&in_);
+    }
+  }
+
+  // Writes the next answer in request order, one write at a time.
+  void pump() {
+    if (writing_ || finished_ || broken_)
+      return;
+    auto it = ready_.find(next_write_);
+    if (it == ready_.end())
+      return;
+    out_ = std::move(it->second);
+    ready_.erase(it);
+    ++next_write_;
+    writing_ = true;
+    if (auto m = svc_->actors().metrics)
+      caf::anon_send(m, metric::stream_message{method_, "sent"});
+    this->StartWrite(&out_);
+  }
+
+  void maybe_finish() {
+    if (finished_ || reading_ || writing_)
+      return;
+    if (broken_) {
+      finished_ = true;
+      this->Finish({grpc::StatusCode::CANCELLED, "the client went away"});
+    } else if (reads_done_ && next_write_ == next_seq_) {
+      finished_ = true;
+      this->Finish(grpc::Status::OK);
+    }
+  }
+
+  embedder_service* svc_;
+  grpc::CallbackServerContext* ctx_;
+  const char* method_;
+  submit_fn submit_;
+  std::shared_ptr<stream_core<self_type>> core_;
+  clock::time_point start_;
+  uint32_t max_ = 32;
+  Req in_;
+  Resp out_;
+  bool reading_ = false, writing_ = false, reads_done_ = false, finished_ = false,
+       broken_ = false;
+  uint64_t next_seq_ = 0, next_write_ = 0;
+  uint32_t outstanding_ = 0; // read but not yet written: bounds memory per stream
+  std::map<uint64_t, Resp> ready_;
+  std::map<uint64_t, uint64_t> request_ids_; // seq -> request id, while being worked on
+};
+
+embedding_request to_request(const ev1::EmbedRequest& in, uint64_t id, int64_t deadline) {
+  auto req = edge::from_proto(in);
+  req.correlation_id = correlation(req.correlation_id);
+  req.request_id = id;
+  req.deadline_ns = deadline;
+  return req;
+}
+
+rerank_request to_request(const ev1::RerankRequest& in, uint64_t id, int64_t deadline) {
+  auto req = edge::from_proto(in);
+  req.correlation_id = correlation(req.correlation_id);
+  req.request_id = id;
+  req.deadline_ns = deadline;
+  return req;
+}
+
+} // namespace
+
+caf::error gateway_service_config::validate() const {
+  if (max_in_flight == 0 || max_in_flight_per_stream == 0 || max_streams == 0)
+    return make_error(ec::invalid_argument,
+                      "--max-in-flight, --max-in-flight-per-stream and --max-streams must be > 0");
+  return limits.validate();
+}
+
+embedder_service::embedder_service(caf::actor_system& sys, gateway_service_config cfg)
+  : sys_(sys), cfg_(std::move(cfg)) {}
+
+void embedder_service::set_actors(gateway_actors actors) {
+  std::lock_guard<std::mutex> guard(mu_);
+  actors_ = std::move(actors);
+  ready_ = true;
+}
+
+gateway_actors embedder_service::actors() {
+  std::lock_guard<std::mutex> guard(mu_);
+  return actors_;
+}
+
+void embedder_service::stop_accepting() {
+  accepting_ = false;
+}
+
+grpc::ServerUnaryReactor* embedder_service::Embed(grpc::CallbackServerContext* ctx,
+                                                  const ev1::EmbedRequest* req,
+                                                  ev1::EmbedResponse* resp) {
+  auto id = next_request_id();
+  bool counted = false;
+  auto st = admit(*this, counted);
+  auto* reactor = new unary_reactor(this, "Embed", id, counted);
+  if (!st.ok()) {
+    reactor->finish(st);
+    return reactor;
+  }
+  auto a = actors();
+  auto& stage = a.stages[id % a.stages.size()];
+  auto encoding = req->encoding();
+  ask<embedding_stage_actor, embedding_result>(
+      sys_, stage,
+      [reactor, resp, encoding](caf::expected<embedding_result> r) {
+        if (!r)
+          return reactor->finish(edge::to_status(r.error()));
+        edge::to_proto(*r, encoding, resp);
+        reactor->finish(grpc::Status::OK);
+      },
+      to_request(*req, id, deadline_ns(ctx)));
+  return reactor;
+}
+
+grpc::ServerBidiReactor<ev1::EmbedRequest, ev1::EmbedResponse>*
+embedder_service::EmbedStream(grpc::CallbackServerContext* ctx) {
+  auto deadline = deadline_ns(ctx);
+  return new stream_reactor<ev1::EmbedRequest, ev1::EmbedResponse>(
+      this, ctx, "EmbedStream",
+      [this, deadline](ev1::EmbedRequest&& in, uint64_t id,
+                       std::function<void(ev1::EmbedResponse)> done) {
+        auto a = actors();
+        auto encoding = in.encoding();
+        ask<embedding_stage_actor, embedding_result>(
+            sys_, a.stages[id % a.stages.size()],
+            [done, encoding, cid = in.correlation_id()](caf::expected<embedding_result> r) {
+              ev1::EmbedResponse resp;
+              if (r) {
+                edge::to_proto(*r, encoding, &resp);
+              } else {
+                *resp.mutable_error() = to_request_error(r.error());
+                resp.set_correlation_id(cid);
+              }
+              done(std::move(resp));
+            },
+            to_request(in, id, deadline));
+      });
+}
+
+grpc::ServerUnaryReactor* embedder_service::Rerank(grpc::CallbackServerContext* ctx,
+                                                   const ev1::RerankRequest* req,
+                                                   ev1::RerankResponse* resp) {
+  auto id = next_request_id();
+  bool counted = false;
+  auto st = admit(*this, counted);
+  auto* reactor = new unary_reactor(this, "Rerank", id, counted);
+  if (!st.ok()) {
+    reactor->finish(st);
+    return reactor;
+  }
+  auto docs = req->return_documents()
+                  ? std::make_shared<std::vector<std::string>>(req->documents().begin(),
+                                                               req->documents().end())
+                  : nullptr;
+  ask<reranker_actor, rerank_result>(
+      sys_, actors().reranker,
+      [reactor, resp, docs](caf::expected<rerank_result> r) {
+        if (!r)
+          return reactor->finish(edge::to_status(r.error()));
+        edge::to_proto(*r, docs.get(), resp);
+        reactor->finish(grpc::Status::OK);
+      },
+      to_request(*req, id, deadline_ns(ctx)));
+  return reactor;
+}
+
+grpc::ServerBidiReactor<ev1::RerankRequest, ev1::RerankResponse>*
+embedder_service::RerankStream(grpc::CallbackServerContext* ctx) {
+  auto deadline = deadline_ns(ctx);
+  return new stream_reactor<ev1::RerankRequest, ev1::RerankResponse>(
+      this, ctx, "RerankStream",
+      [this, deadline](ev1::RerankRequest&& in, uint64_t id,
+                       std::function<void(ev1::RerankResponse)> done) {
+        auto docs = in.return_documents()
+                        ? std::make_shared<std::vector<std::string>>(in.documents().begin(),
+                                                                     in.documents().end())
+                        : nullptr;
+        ask<reranker_actor, rerank_result>(
+            sys_, actors().reranker,
+            [done, docs, cid = in.correlation_id()](caf::expected<rerank_result> r) {
+              ev1::RerankResponse resp;
+              if (r) {
+                edge::to_proto(*r, docs.get(), &resp);
+              } else {
+                *resp.mutable_error() = to_request_error(r.error());
+                resp.set_correlation_id(cid);
+              }
+              done(std::move(resp));
+            },
+            to_request(in, id, deadline));
+      });
+}
+
+grpc::ServerUnaryReactor* embedder_service::Tokenize(grpc::CallbackServerContext* ctx,
+                                                     const ev1::TokenizeRequest* req,
+                                                     ev1::TokenizeResponse* resp) {
+  auto id = next_request_id();
+  bool counted = false;
+  auto st = admit(*this, counted);
+  auto* reactor = new unary_reactor(this, "Tokenize", id, counted);
+  if (!st.ok()) {
+    reactor->finish(st);
+    return reactor;
+  }
+  ev1::EmbedRequest as_embed;
+  *as_embed.mutable_inputs() = req->inputs();
+  as_embed.set_model(req->model());
+  *as_embed.mutable_options() = req->options();
+  auto a = actors();
+  ask<embedding_stage_actor, packed_sequences>(
+      sys_, a.stages[id % a.stages.size()],
+      [reactor, resp](caf::expected<packed_sequences> r) {
+        if (!r)
+          return reactor->finish(edge::to_status(r.error()));
+        for (size_t i = 0; i < r->size(); ++i) {
+          auto* t = resp->add_tokens();
+          for (auto k = r->offsets[i]; k < r->offsets[i + 1]; ++k)
+            t->add_ids(static_cast<uint32_t>(r->ids[k]));
+        }
+        reactor->finish(grpc::Status::OK);
+      },
+      atom::tokenize_v, to_request(as_embed, id, deadline_ns(ctx)));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* embedder_service::Info(grpc::CallbackServerContext* ctx,
+                                                 const ev1::InfoRequest*,
+                                                 ev1::InfoResponse* resp) {
+  auto* reactor = new unary_reactor(this, "Info", 0, false);
+  bool counted = false;
+  if (auto st = refuse(*this, counted); !st.ok()) {
+    reactor->finish(st);
+    return reactor;
+  }
+  (void)ctx;
+  resp->set_version(cfg_.version);
+  auto* l = resp->mutable_limits();
+  l->set_max_inputs_per_request(cfg_.limits.max_inputs_per_request);
+  l->set_max_chars_per_input(cfg_.limits.max_chars_per_input);
+  l->set_max_tokens_per_input(cfg_.limits.max_tokens_per_input);
+  l->set_max_in_flight_per_stream(cfg_.max_in_flight_per_stream);
+  for (auto& [name, _] : cfg_.limits.prompts)
+    resp->add_prompt_names(name);
+  auto sup = actors().supervisor;
+  ask<supervisor_actor, std::vector<endpoint_status>>(
+      sys_, sup,
+      [this, reactor, resp, sup](caf::expected<std::vector<endpoint_status>> eps) {
+        if (eps)
+          for (auto& e : *eps) {
+            auto* w = resp->add_workers();
+            w->set_endpoint(e.endpoint);
+            w->set_breaker_state(e.state);
+            w->set_in_flight(e.in_flight);
+          }
+        ask<supervisor_actor, worker_info>(
+            sys_, sup,
+            [reactor, resp](caf::expected<worker_info> info) {
+              if (info) {
+                auto* m = resp->add_models();
+                m->set_id(info->model_id);
+                m->set_kind(info->can_score ? "embedding+reranker" : "embedding");
+                m->set_dimension(info->dimension);
+                m->set_max_tokens(info->max_tokens);
+                m->set_tokenizer_hash(info->tokenizer_hash);
+                m->set_trained(info->trained);
+              }
+              reactor->finish(grpc::Status::OK); // models stay empty while no worker is reachable
+            },
+            atom::info_v);
+      },
+      atom::status_v);
+  return reactor;
+}
+
+} // namespace embed

@@ -1,0 +1,85 @@
+#pragma once
+// embedding.v1.Embedder over gRPC's callback API. Handlers only convert protobuf <-> typed
+// messages and hand them to the stage, reranker and supervisor actors; no thread blocks per
+// request. Streams answer in request order with a bounded number of requests in flight
+// (backpressure: the next message is read only when one is answered), and everything a stream
+// started is cancelled when its client goes away.
+
+#include "actors/interfaces.hpp"
+#include "messages/limits.hpp"
+
+#include "embedding/v1/embedding.grpc.pb.h"
+
+#include <caf/actor_system.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace embed {
+
+struct gateway_service_config {
+  uint32_t max_in_flight = 1024;          // admission: unary calls past this get RESOURCE_EXHAUSTED
+  uint32_t max_in_flight_per_stream = 32; // requests of one stream being worked on at once
+  uint32_t max_streams = 1024;            // concurrent streams; past it new streams are refused
+  request_limits limits;                  // reported by Info
+  std::string version;
+  caf::error validate() const;
+};
+
+/// What the service talks to, available once the actors run.
+struct gateway_actors {
+  std::vector<embedding_stage_actor> stages;
+  reranker_actor reranker;
+  supervisor_actor supervisor;
+  cache_actor cache;
+  http_metrics_actor metrics;
+};
+
+class embedder_service final : public embedding::v1::Embedder::CallbackService {
+public:
+  embedder_service(caf::actor_system& sys, gateway_service_config cfg);
+
+  void set_actors(gateway_actors actors);
+  void stop_accepting();
+  uint64_t in_flight() const { return in_flight_.load(); }
+
+  grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx,
+                                  const embedding::v1::EmbedRequest* req,
+                                  embedding::v1::EmbedResponse* resp) override;
+  grpc::ServerBidiReactor<embedding::v1::EmbedRequest, embedding::v1::EmbedResponse>*
+  EmbedStream(grpc::CallbackServerContext* ctx) override;
+  grpc::ServerUnaryReactor* Rerank(grpc::CallbackServerContext* ctx,
+                                   const embedding::v1::RerankRequest* req,
+                                   embedding::v1::RerankResponse* resp) override;
+  grpc::ServerBidiReactor<embedding::v1::RerankRequest, embedding::v1::RerankResponse>*
+  RerankStream(grpc::CallbackServerContext* ctx) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* ctx,
+                                     const embedding::v1::TokenizeRequest* req,
+                                     embedding::v1::TokenizeResponse* resp) override;
+  grpc::ServerUnaryReactor* Info(grpc::CallbackServerContext* ctx,
+                                 const embedding::v1::InfoRequest* req,
+                                 embedding::v1::InfoResponse* resp) override;
+
+  // Used by the stream reactors.
+  caf::actor_system& system() { return sys_; }
+  const gateway_service_config& config() const { return cfg_; }
+  gateway_actors actors();
+  uint64_t next_request_id() { return next_request_id_++; }
+  void count_in(int64_t delta) { in_flight_ += delta; }
+  bool accepting() const { return accepting_.load(); }
+  std::atomic<uint32_t> streams{0};
+
+private:
+  caf::actor_system& sys_;
+  gateway_service_config cfg_;
+  std::mutex mu_;
+  gateway_actors actors_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> accepting_{true};
+  std::atomic<uint64_t> next_request_id_{1};
+  std::atomic<int64_t> in_flight_{0};
+};
+
+} // namespace embed
