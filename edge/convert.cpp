@@ -74,6 +74,7 @@ void to_proto(const embedding_result& in, ev1::VectorEncoding encoding, ev1::Emb
       e->set_index(static_cast<uint32_t>(i));
       if (i < in.token_counts.size())
         e->set_token_count(in.token_counts[i]);
+      e->set_cached(i < in.cached.size() && in.cached[i] != 0);
     }
   }
   out->set_dimension(in.dimension);

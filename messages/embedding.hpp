@@ -51,6 +51,7 @@ struct embedding_result {
   std::string ns;
   stage_timings timings;
   uint32_t cache_hits = 0;
+  std::vector<uint8_t> cached; // per input: 1 when its vector came from the cache
   std::string correlation_id;
 
   size_t size() const { return dimension == 0 ? 0 : vectors.size() / dimension; }
@@ -104,7 +105,7 @@ typename Inspector::result_type inspect(Inspector& f, stage_timings& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, embedding_result& x) {
   return f(caf::meta::type_name("embedding_result"), x.vectors, x.dimension, x.token_counts,
-           x.model, x.ns, x.timings, x.cache_hits, x.correlation_id);
+           x.model, x.ns, x.timings, x.cache_hits, x.cached, x.correlation_id);
 }
 
 template <class Inspector>

@@ -21,7 +21,7 @@ apt_packages=(
   redis-server prometheus                      # real services for integration tests (promtool)
   nodejs npm                                   # tokenizer data + the reference tokenizer
   clang libclang-rt-14-dev                     # libFuzzer and sanitizer runtimes
-  tmux binutils iproute2 procps
+  tmux binutils iproute2 procps curl python3
 )
 
 missing=()

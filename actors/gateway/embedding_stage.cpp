@@ -199,9 +199,12 @@ void lookup(self_ptr self, const request_ptr& r) {
               }
             }
             // Hits count per input: two identical inputs served from one cached entry are two hits.
+            r->result.cached.assign(r->key_of_input.size(), 0);
             for (size_t i = 0; i < r->key_of_input.size(); ++i)
-              if (std::find(misses.begin(), misses.end(), r->key_of_input[i]) == misses.end())
+              if (std::find(misses.begin(), misses.end(), r->key_of_input[i]) == misses.end()) {
                 ++r->result.cache_hits;
+                r->result.cached[i] = 1;
+              }
             if (misses.empty())
               return reply(self, r);
             dispatch(self, r, std::move(misses));

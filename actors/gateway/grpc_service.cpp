@@ -467,6 +467,7 @@ grpc::ServerUnaryReactor* embedder_service::Info(grpc::CallbackServerContext* ct
   l->set_max_chars_per_input(cfg_.limits.max_chars_per_input);
   l->set_max_tokens_per_input(cfg_.limits.max_tokens_per_input);
   l->set_max_in_flight_per_stream(cfg_.max_in_flight_per_stream);
+  l->set_max_message_bytes(cfg_.max_message_bytes);
   for (auto& [name, _] : cfg_.limits.prompts)
     resp->add_prompt_names(name);
   auto sup = actors().supervisor;

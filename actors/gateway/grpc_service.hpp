@@ -24,6 +24,7 @@ struct gateway_service_config {
   uint32_t max_in_flight_per_stream = 32; // requests of one stream being worked on at once
   uint32_t max_streams = 1024;            // concurrent streams; past it new streams are refused
   request_limits limits;                  // reported by Info
+  uint32_t max_message_bytes = 16 << 20;  // reported by Info
   std::string version;
   caf::error validate() const;
 };

@@ -369,7 +369,10 @@ supervisor(supervisor_actor::stateful_pointer<supervisor_state> self, supervisor
         auto& st = self->state;
         auto now = clock::now();
         for (auto& [addr, ep] : st.endpoints) {
-          if (ep.state == breaker::open && !ep.probing && now - ep.opened_at >= st.cfg.cool_down) {
+          // An endpoint that never answered yet (a worker still starting) is probed every few
+          // ticks rather than after the full cool-down.
+          auto wait = ep.verified ? st.cfg.cool_down : 4 * st.cfg.tick_interval;
+          if (ep.state == breaker::open && !ep.probing && now - ep.opened_at >= wait) {
             set_state(self, ep, breaker::half_open, "cool-down over; probing");
             probe(self, addr);
           } else if (ep.state == breaker::half_open && !ep.probing) {

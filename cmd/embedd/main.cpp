@@ -116,6 +116,7 @@ int run(const options& o) {
   scfg.max_streams = o.max_streams;
   scfg.limits = limits;
   scfg.version = "0.1.0";
+  scfg.max_message_bytes = o.max_message_bytes;
   if (auto err = scfg.validate())
     return fail(err);
   discovery_config dcfg;
