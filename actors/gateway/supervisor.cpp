@@ -81,6 +81,7 @@ void probe(self_ptr self, const std::string& address) {
   if (ep.probing)
     return;
   ep.probing = true;
+  ep.last_probe = clock::now();
   auto timeout = self->state.cfg.client.probe_timeout + std::chrono::seconds(1);
   self->request(ep.client, timeout, atom::info_v)
       .then(
@@ -117,10 +118,14 @@ void probe(self_ptr self, const std::string& address) {
             auto& ep = i->second;
             ep.probing = false;
             ep.last_error = message_of(err);
-            if (ep.state == breaker::half_open)
-              set_state(self, ep, breaker::open, "probe failed: " + ep.last_error);
-            else
+            if (ep.state == breaker::half_open || ep.state == breaker::closed) {
+              // A closed endpoint that fails its health probe is unreachable: no traffic needed
+              // to find out, and health stops claiming SERVING for a dead fleet.
+              ++ep.failures;
+              set_state(self, ep, breaker::open, "health probe failed: " + ep.last_error);
+            } else {
               ep.opened_at = clock::now(); // still open: restart the cool-down
+            }
           });
 }
 
@@ -376,6 +381,9 @@ supervisor(supervisor_actor::stateful_pointer<supervisor_state> self, supervisor
             set_state(self, ep, breaker::half_open, "cool-down over; probing");
             probe(self, addr);
           } else if (ep.state == breaker::half_open && !ep.probing) {
+            probe(self, addr);
+          } else if (ep.state == breaker::closed && !ep.probing &&
+                     now - ep.last_probe >= st.cfg.health_interval) {
             probe(self, addr);
           }
         }

@@ -30,6 +30,7 @@ struct supervisor_config {
   std::chrono::milliseconds cool_down{5000};       // open -> half_open
   std::chrono::milliseconds tick_interval{250};    // how often cool-downs are checked
   std::chrono::milliseconds retry_backoff{20};     // base delay before the retry (with jitter)
+  std::chrono::milliseconds health_interval{2000}; // closed endpoints are probed this often
   uint32_t max_retries = 1;                        // retries on another endpoint
   std::string tokenizer_hash;                      // the gateway's; workers must match
   gpu_client_config client;                        // template for each endpoint's client
@@ -51,6 +52,7 @@ struct supervisor_state {
     uint64_t calls = 0;
     uint64_t failures = 0;
     std::chrono::steady_clock::time_point opened_at;
+    std::chrono::steady_clock::time_point last_probe;
     std::string last_error;
     worker_info info;
   };

@@ -23,26 +23,20 @@ namespace {
 namespace ev1 = embedding::v1;
 using clock = std::chrono::steady_clock;
 
-// Streams that fail in a row for reasons outside any one request (server gone, timeouts) before
-// the run gives up; a request the server rejects does not count.
+// Streams that fail in a row (server gone, shutting down, overloaded, timeouts) with nothing
+// answered in between before the run gives up. A request the server rejects is answered in band
+// (EmbedResponse.error) on a stream that goes on, and does not count.
 constexpr int max_failed_streams = 3;
 constexpr auto reopen_backoff = std::chrono::milliseconds(200);
 // A run of bad lines is cut into batches of at most this many records, so that a file of garbage
 // is reported as it is read instead of piling up in memory.
 constexpr size_t max_records_per_batch = 4096;
 
-// Failures of the stream or the connection rather than of the request at the head of it.
-bool is_transport_failure(grpc::StatusCode c) {
-  switch (c) {
-  case grpc::StatusCode::INVALID_ARGUMENT:
-  case grpc::StatusCode::NOT_FOUND:
-  case grpc::StatusCode::OUT_OF_RANGE:
-  case grpc::StatusCode::FAILED_PRECONDITION:
-  case grpc::StatusCode::RESOURCE_EXHAUSTED:
-  case grpc::StatusCode::ALREADY_EXISTS:
-  case grpc::StatusCode::INTERNAL: return false;
-  default: return true;
-  }
+// "STATUS: message" for a request the server rejected in band, as error lines show statuses.
+std::string describe_rejection(const ev1::RequestError& e) {
+  if (e.status().empty())
+    return describe(grpc::Status(static_cast<grpc::StatusCode>(e.code()), e.message()));
+  return e.status() + ": " + e.message();
 }
 
 std::string format_seconds(double s) {
@@ -57,8 +51,9 @@ struct batch {
   std::vector<input_record> records;
   ev1::EmbedRequest request;
   ev1::EmbedResponse response;
-  grpc::Status status;
-  bool done = false; // answered, failed, or nothing to send
+  grpc::Status status;  // set when the request got no answer (the stream failed on it, giving up)
+  std::string rejected; // set when the server answered with EmbedResponse.error
+  bool done = false;    // answered, failed, or nothing to send
 };
 
 class stream_run {
@@ -100,8 +95,8 @@ private:
   bool stream_done_ = false;
   bool writes_done_ = false;
   bool timed_out_ = false;
-  bool extra_answer_ = false;
-  size_t answered_on_stream_ = 0;
+  std::string broken_;            // how the server broke the order of answers; fatal
+  size_t answered_on_stream_ = 0; // also the sequence the next answer must carry
   batch* writing_ = nullptr; // in stream->Write: its answer may come first, but it must live on
   clock::time_point waiting_since_; // since when an answer is awaited without one arriving
   size_t done_records_ = 0;
@@ -188,6 +183,8 @@ void stream_run::write_batch(batch& b) {
   std::string failure;
   if (!b.status.ok()) {
     failure = describe(b.status);
+  } else if (!b.rejected.empty()) {
+    failure = b.rejected;
   } else if (n > 0) {
     if (auto bad = decode(b.response, n, d))
       failure = "INTERNAL: " + *bad;
@@ -237,24 +234,35 @@ grpc::Status stream_run::drive_stream(batch* first) {
   grpc::ClientContext ctx;
   {
     std::lock_guard<std::mutex> lk(m_);
-    stream_done_ = writes_done_ = timed_out_ = extra_answer_ = false;
+    stream_done_ = writes_done_ = timed_out_ = false;
+    broken_.clear();
     answered_on_stream_ = 0;
   }
   auto stream = stub_->EmbedStream(&ctx);
 
-  // Answers come in request order (the API's contract), so each belongs to the oldest pending.
+  // Answers come in request order (the API's contract), so each belongs to the oldest pending;
+  // its sequence says so. A rejected request is answered like the others, with an error.
   std::thread reader([&] {
     ev1::EmbedResponse r;
     while (stream->Read(&r)) {
       std::lock_guard<std::mutex> lk(m_);
       if (pending_.empty()) {
-        extra_answer_ = true;
+        broken_ = "the server sent more answers than requests";
+      } else if (r.sequence() != answered_on_stream_) {
+        broken_ = "the server broke the order of answers: the answer to request " +
+                  std::to_string(answered_on_stream_) + " of the stream came with sequence " +
+                  std::to_string(r.sequence());
+      }
+      if (!broken_.empty()) {
         ctx.TryCancel();
         break;
       }
       batch* b = pending_.front();
       pending_.pop_front();
-      b->response.Swap(&r);
+      if (r.has_error())
+        b->rejected = describe_rejection(r.error());
+      else
+        b->response.Swap(&r);
       b->done = true;
       ++answered_on_stream_;
       waiting_since_ = clock::now();
@@ -303,8 +311,8 @@ grpc::Status stream_run::drive_stream(batch* first) {
   if (timed_out_)
     return {grpc::StatusCode::DEADLINE_EXCEEDED,
             "no answer from the server within " + format_seconds(client_.timeout_s) + " s"};
-  if (extra_answer_)
-    return {grpc::StatusCode::INTERNAL, "the server sent more answers than requests"};
+  if (!broken_.empty())
+    return {grpc::StatusCode::INTERNAL, broken_};
   if (st.ok() && !pending_.empty())
     return {grpc::StatusCode::INTERNAL, "the server ended the stream with requests unanswered"};
   return st;
@@ -326,9 +334,19 @@ int stream_run::run() {
       failed_streams = 0;
       continue;
     }
-    // The oldest unanswered request takes the blame (answers are in order, so the server failed
-    // on it); those behind it never had a fair try and are sent again on a new stream.
-    if (!pending_.empty()) {
+    // Only what got no answer is sent again, in its order and ahead of fresh input: every input
+    // gets exactly one line.
+    if (!broken_.empty()) {
+      // Answers can no longer be matched to requests: nothing more is sent.
+      resend_.insert(resend_.begin(), pending_.begin(), pending_.end());
+      pending_.clear();
+      fatal = st;
+      break;
+    }
+    // The stream failed as a whole (cancelled, server shutting down, too many streams, gone).
+    // On --timeout the oldest unanswered request takes the blame: the server sat on it, and
+    // sending it again would most likely stall again. The others never had a fair try.
+    if (timed_out_ && !pending_.empty()) {
       batch* b = pending_.front();
       pending_.pop_front();
       b->status = st;
@@ -337,16 +355,13 @@ int stream_run::run() {
     resend_.insert(resend_.begin(), pending_.begin(), pending_.end());
     pending_.clear();
     emit_ready();
-    const bool transport = is_transport_failure(st.error_code());
-    failed_streams = !transport ? 0 : answered_on_stream_ > 0 ? 1 : failed_streams + 1;
+    failed_streams = answered_on_stream_ > 0 ? 1 : failed_streams + 1;
     if (failed_streams >= max_failed_streams) {
       fatal = st;
       break;
     }
-    if (transport) {
-      lk.unlock();
-      std::this_thread::sleep_for(reopen_backoff * failed_streams);
-    }
+    lk.unlock();
+    std::this_thread::sleep_for(reopen_backoff * failed_streams);
   }
   // Giving up: what was read and not answered is reported; the rest of the input is not read.
   {

@@ -1,9 +1,11 @@
 #pragma once
 // `embed --file PATH` / stdin: input records streamed through EmbedStream, `batch` texts per
 // request and at most `in_flight` requests unanswered (more input is read only as answers come
-// back). Results come out in input order. A bad line, or a request the server rejects, gives
-// error lines for its inputs and the run goes on; the run gives up only when the stream itself
-// keeps failing (max_failed_streams in a row, nothing answered in between).
+// back). Results come out in input order. A bad line, or a request the server rejects (an answer
+// with EmbedResponse.error, on a stream that goes on), gives error lines for its inputs and the
+// run goes on. When the stream itself fails, what it left unanswered is sent again on a new one;
+// the run gives up when streams keep failing (max_failed_streams in a row, nothing answered in
+// between) or at once when answers come out of order (EmbedResponse.sequence).
 
 #include "cmd/embedctl/client.hpp"
 #include "cmd/embedctl/embed_output.hpp"

@@ -7,8 +7,10 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -239,10 +241,21 @@ TEST_F(embedctl_test, bad_lines_give_error_lines_and_the_run_goes_on) {
   EXPECT_NE(r.err.find("embedded 26 texts (3 errors)"), std::string::npos) << r.err;
 }
 
+// Each input of a request appears in exactly one answered request: none answered twice.
+void expect_each_answered_once(const stand_in_embedder& s, const std::vector<std::string>& texts) {
+  std::map<std::string, int> seen;
+  for (const auto& req : s.answered_stream_inputs())
+    for (const auto& t : req)
+      ++seen[t];
+  EXPECT_EQ(seen.size(), texts.size());
+  for (const auto& t : texts)
+    EXPECT_EQ(seen[t], 1) << t;
+}
+
 TEST_F(embedctl_test, rejected_request_gives_error_lines_for_its_inputs_and_the_run_goes_on) {
   std::vector<std::string> texts;
   for (int i = 0; i < 40; ++i)
-    texts.push_back(i == 13 ? fail_text : "t" + std::to_string(i));
+    texts.push_back(i == 13 || i == 16 ? fail_text : "t" + std::to_string(i));
   auto r = run_on("embed", {"--batch", "5", "--in-flight", "3"}, jsonl_of(texts));
   EXPECT_EQ(r.rc, 1);
   auto lines = parse_lines(r.out);
@@ -250,16 +263,82 @@ TEST_F(embedctl_test, rejected_request_gives_error_lines_for_its_inputs_and_the_
   for (size_t i = 0; i < 40; ++i) {
     const auto& o = lines[i].as_object();
     ASSERT_EQ(o.at("line").to_number<size_t>(), i + 1);
-    bool in_failed_batch = i >= 10 && i < 15; // batch 3 holds the rejected input
+    ASSERT_EQ(o.at("index").to_number<size_t>(), i);
+    // Batches 3 and 4 (one after the other) hold the rejected inputs.
+    bool in_failed_batch = i >= 10 && i < 20;
     ASSERT_EQ(o.contains("error"), in_failed_batch) << json::serialize(lines[i]);
     if (in_failed_batch) {
-      EXPECT_EQ(o.at("error").as_string(), "INVALID_ARGUMENT: inputs[3]: rejected by the stand-in");
+      EXPECT_EQ(o.at("error").as_string(),
+                i < 15 ? "INVALID_ARGUMENT: inputs[3]: rejected by the stand-in"
+                       : "INVALID_ARGUMENT: inputs[1]: rejected by the stand-in");
     } else {
       EXPECT_EQ(floats_of(o.at("embedding")), stand_in_vector(texts[i], stand_in_dimension, true));
     }
   }
-  EXPECT_GE(server.service.streams(), 2); // the stream ended on the error; another took the rest
-  EXPECT_NE(r.err.find("embedded 35 texts (5 errors)"), std::string::npos) << r.err;
+  // Answered in band: the same stream went on, and nothing was sent twice.
+  EXPECT_EQ(server.service.streams(), 1);
+  EXPECT_EQ(server.service.stream_requests().size(), 8u);
+  EXPECT_NE(r.err.find("embedded 30 texts (10 errors)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("embedctl: "), std::string::npos) << r.err; // no fatal error
+}
+
+TEST_F(embedctl_test, dropped_stream_sends_again_only_what_got_no_answer) {
+  std::vector<std::string> texts;
+  for (int i = 0; i < 60; ++i)
+    texts.push_back(i == 20 ? fail_text : i == 23 ? drop_text : "t" + std::to_string(i));
+  auto r = run_on("embed", {"--batch", "3", "--in-flight", "4"}, jsonl_of(texts));
+  EXPECT_EQ(r.rc, 1); // the rejected request
+  auto lines = parse_lines(r.out);
+  ASSERT_EQ(lines.size(), 60u) << r.out;
+  for (size_t i = 0; i < 60; ++i) {
+    const auto& o = lines[i].as_object();
+    ASSERT_EQ(o.at("line").to_number<size_t>(), i + 1);
+    bool rejected = i >= 18 && i < 21; // batch 6, answered in band just before the drop
+    ASSERT_EQ(o.contains("error"), rejected) << json::serialize(lines[i]);
+    if (rejected) {
+      EXPECT_EQ(o.at("error").as_string(), "INVALID_ARGUMENT: inputs[2]: rejected by the stand-in");
+    } else {
+      EXPECT_EQ(floats_of(o.at("embedding")), stand_in_vector(texts[i], stand_in_dimension, true));
+    }
+  }
+  // The drop sent what was unanswered (the dropped request first) on a second stream; what
+  // had an answer, the rejected request included, was not sent again.
+  EXPECT_EQ(server.service.streams(), 2);
+  size_t drop_sent = 0;
+  for (const auto& q : server.service.stream_requests())
+    drop_sent += std::count(q.inputs().begin(), q.inputs().end(), drop_text);
+  EXPECT_EQ(drop_sent, 2u);
+  expect_each_answered_once(server.service, texts);
+  EXPECT_NE(r.err.find("embedded 57 texts (3 errors)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("embedctl: "), std::string::npos) << r.err; // no fatal error
+}
+
+TEST_F(embedctl_test, answer_out_of_sequence_is_fatal) {
+  server.service.misnumber_at = 2;
+  std::vector<std::string> texts;
+  for (int i = 0; i < 30; ++i)
+    texts.push_back("t" + std::to_string(i));
+  auto r = run_on("embed", {"--batch", "2", "--in-flight", "2"}, jsonl_of(texts));
+  EXPECT_EQ(r.rc, 1);
+  auto lines = parse_lines(r.out);
+  ASSERT_GT(lines.size(), 4u) << r.out;
+  ASSERT_LT(lines.size(), 30u) << r.out; // stopped reading the input
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const auto& o = lines[i].as_object();
+    ASSERT_EQ(o.at("line").to_number<size_t>(), i + 1); // one line each, none twice
+    if (i < 4) {
+      EXPECT_EQ(floats_of(o.at("embedding")), stand_in_vector(texts[i], stand_in_dimension, true));
+    } else {
+      EXPECT_EQ(
+          o.at("error").as_string().rfind("INTERNAL: the server broke the order of answers", 0), 0u)
+          << json::serialize(lines[i]);
+    }
+  }
+  EXPECT_EQ(server.service.streams(), 1); // not sent again
+  EXPECT_NE(r.err.find("embedctl: INTERNAL: the server broke the order of answers: the answer "
+                       "to request 2 of the stream came with sequence 3\n"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(embedctl_test, stalled_request_times_out_and_the_rest_is_sent_again) {
@@ -388,6 +467,13 @@ TEST_F(embedctl_test, rerank_prints_best_first_with_documents) {
   EXPECT_FLOAT_EQ(static_cast<float>(lines[0].at("score").to_number<double>()), 1.0f);
   EXPECT_FLOAT_EQ(static_cast<float>(lines[1].at("score").to_number<double>()),
                   stand_in_score("query", "doc"));
+}
+
+TEST_F(embedctl_test, rerank_server_error_is_printed_with_its_status_name) {
+  auto r = run_on("rerank", {"--query", "q", "doc", fail_text});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(r.err, "embedctl: INVALID_ARGUMENT: documents[1]: rejected by the stand-in\n");
 }
 
 TEST_F(embedctl_test, rerank_file_top_k_and_options) {

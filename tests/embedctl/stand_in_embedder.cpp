@@ -32,6 +32,20 @@ std::vector<float> stand_in_vector(const std::string& text, uint32_t dimension, 
   return v;
 }
 
+namespace {
+
+// The names of the codes the stand-in uses, as the gateway writes them in RequestError.status.
+const char* code_name(grpc::StatusCode code) {
+  switch (code) {
+  case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+  case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+  case grpc::StatusCode::INTERNAL: return "INTERNAL";
+  default: return "UNKNOWN";
+  }
+}
+
+} // namespace
+
 float stand_in_score(const std::string& query, const std::string& document) {
   double d = std::fabs(static_cast<double>(document.size()) - static_cast<double>(query.size()));
   return static_cast<float>(1.0 / (1.0 + d));
@@ -93,6 +107,16 @@ void stand_in_embedder::record_stream_request(const ev1::EmbedRequest& req) {
 std::vector<ev1::RerankRequest> stand_in_embedder::rerank_requests() const {
   std::lock_guard<std::mutex> lk(mu_);
   return rerank_requests_;
+}
+
+std::vector<std::vector<std::string>> stand_in_embedder::answered_stream_inputs() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return answered_stream_inputs_;
+}
+
+void stand_in_embedder::record_answered(const ev1::EmbedRequest& req) {
+  std::lock_guard<std::mutex> lk(mu_);
+  answered_stream_inputs_.emplace_back(req.inputs().begin(), req.inputs().end());
 }
 
 grpc::ServerUnaryReactor* stand_in_embedder::Embed(grpc::CallbackServerContext* ctx,
@@ -179,16 +203,31 @@ private:
       queue_.pop_front();
       lk.unlock();
       std::this_thread::sleep_for(owner_.stream_delay);
-      if (std::find(req.inputs().begin(), req.inputs().end(), stall_text) != req.inputs().end()) {
+      auto holds = [&](const char* text) {
+        return std::find(req.inputs().begin(), req.inputs().end(), text) != req.inputs().end();
+      };
+      if (holds(stall_text)) {
         lk.lock();
         cv_.wait(lk, [&] { return cancelled_; });
         lk.unlock();
         return finish(grpc::Status::CANCELLED);
       }
+      if (holds(drop_text) && owner_.take_drop())
+        return finish({grpc::StatusCode::UNAVAILABLE, "the stand-in dropped the stream"});
       out_.Clear();
       grpc::Status st = owner_.answer(req, &out_);
-      if (!st.ok())
-        return finish(st); // a bidi stream has no per-message status: the stream ends
+      if (!st.ok()) {
+        // Rejected: answered in band, the stream goes on.
+        out_.Clear();
+        auto* e = out_.mutable_error();
+        e->set_code(static_cast<int32_t>(st.error_code()));
+        e->set_status(code_name(st.error_code()));
+        e->set_message(st.error_message());
+        out_.set_correlation_id(req.correlation_id());
+      }
+      const int misnumber_at = owner_.misnumber_at.load();
+      out_.set_sequence(sequence_ + (sequence_ == misnumber_at ? 1 : 0));
+      ++sequence_;
       lk.lock();
       --outstanding_;
       writing_ = true;
@@ -200,6 +239,8 @@ private:
         lk.unlock();
         return finish(grpc::Status::CANCELLED);
       }
+      lk.unlock();
+      owner_.record_answered(req);
     }
   }
 
@@ -211,6 +252,7 @@ private:
   std::condition_variable cv_;
   std::deque<ev1::EmbedRequest> queue_;
   int outstanding_ = 0;
+  int sequence_ = 0; // of the next answer; worker thread only
   bool reads_done_ = false;
   bool writing_ = false;
   bool write_failed_ = false;
@@ -233,6 +275,13 @@ grpc::ServerUnaryReactor* stand_in_embedder::Rerank(grpc::CallbackServerContext*
     std::lock_guard<std::mutex> lk(mu_);
     rerank_requests_.push_back(*req);
   }
+  auto* reactor = ctx->DefaultReactor();
+  for (int i = 0; i < req->documents_size(); ++i)
+    if (req->documents(i) == fail_text) {
+      reactor->Finish({grpc::StatusCode::INVALID_ARGUMENT,
+                       "documents[" + std::to_string(i) + "]: rejected by the stand-in"});
+      return reactor;
+    }
   std::vector<uint32_t> order(static_cast<size_t>(req->documents_size()));
   for (uint32_t i = 0; i < order.size(); ++i)
     order[i] = i;
@@ -251,9 +300,8 @@ grpc::ServerUnaryReactor* stand_in_embedder::Rerank(grpc::CallbackServerContext*
       r->set_text(req->documents(static_cast<int>(i)));
   }
   resp->set_model("stand-in-rerank");
-  auto* r = ctx->DefaultReactor();
-  r->Finish(grpc::Status::OK);
-  return r;
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* stand_in_embedder::Info(grpc::CallbackServerContext* ctx,
