@@ -50,6 +50,7 @@ void done(self_ptr self, const request_ptr& r, caf::expected<rerank_result> out)
 caf::expected<packed_sequences> build_prompts(self_ptr self, const request_ptr& r) {
   auto& st = self->state;
   auto limits = st.cfg.limits;
+  limits.max_tokens_per_input = st.cfg.max_prompt_tokens;
   if (st.model && st.model->max_tokens != 0)
     limits.max_tokens_per_input = std::min(limits.max_tokens_per_input, st.model->max_tokens);
   const auto& instruction =

@@ -46,6 +46,7 @@ struct options {
   uint32_t max_chars = 32768;
   uint32_t max_tokens = 8192;
   uint32_t max_documents = 256;
+  uint32_t max_rerank_tokens = 8192;
   std::vector<uint32_t> allowed_dimensions;
   std::vector<std::string> prompts; // NAME=INSTRUCTION
   uint32_t breaker_failures = 3;
@@ -206,6 +207,7 @@ int run(const options& o) {
   }
   reranker_config rcfg;
   rcfg.limits = limits;
+  rcfg.max_prompt_tokens = o.max_rerank_tokens;
   auto reranker = spawn_reranker(sys, rcfg, *tokenizer, *supervisor, m.rerank);
   if (!reranker)
     return fail(reranker.error());
@@ -291,6 +293,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-tokens", o.max_tokens, "tokens per input (capped by the model's)")
       ->capture_default_str();
   app.add_option("--max-documents", o.max_documents, "documents per Rerank request")
+      ->capture_default_str();
+  app.add_option("--max-rerank-tokens", o.max_rerank_tokens,
+                 "tokens per reranker prompt; longer documents are cut (or refused without "
+                 "truncate)")
       ->capture_default_str();
   app.add_option("--allowed-dimensions", o.allowed_dimensions,
                  "Matryoshka dimensions clients may ask for (default: any)")

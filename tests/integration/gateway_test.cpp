@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-grpc::Status embed(gateway_proc& g, const ev1::EmbedRequest& req, ev1::EmbedResponse* resp,
+grpc::Status call_embed(gateway_proc& g, const ev1::EmbedRequest& req, ev1::EmbedResponse* resp,
                    std::chrono::milliseconds timeout = 120s) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);
@@ -79,7 +79,7 @@ TEST_F(gateway_e2e, embed_equals_the_workers_own_result) {
   auto direct = edge::unpack_floats(wresp.vectors());
   // ...equal what the gateway answers.
   ev1::EmbedResponse resp;
-  auto st = embed(*g, embed_request(texts), &resp);
+  auto st = call_embed(*g, embed_request(texts), &resp);
   ASSERT_TRUE(st.ok()) << st.error_message();
   ASSERT_EQ(resp.embeddings_size(), 2);
   EXPECT_EQ(resp.dimension(), 256u);
@@ -100,7 +100,7 @@ TEST_F(gateway_e2e, instruction_and_packed_and_dimensions) {
   req.mutable_options()->set_dimensions(32);
   req.set_encoding(ev1::VECTOR_ENCODING_PACKED);
   ev1::EmbedResponse resp;
-  ASSERT_TRUE(embed(*g, req, &resp).ok());
+  ASSERT_TRUE(call_embed(*g, req, &resp).ok());
   auto v = edge::unpack_floats(resp.packed());
   ASSERT_EQ(v.size(), 32u);
   double norm = 0;
@@ -111,7 +111,7 @@ TEST_F(gateway_e2e, instruction_and_packed_and_dimensions) {
   auto plain = embed_request({"what is the capital of France"});
   plain.mutable_options()->set_dimensions(32);
   ev1::EmbedResponse r2;
-  ASSERT_TRUE(embed(*g, plain, &r2).ok());
+  ASSERT_TRUE(call_embed(*g, plain, &r2).ok());
   EXPECT_NE(values(r2.embeddings(0)), v);
   EXPECT_GT(resp.token_counts(0), r2.embeddings(0).token_count());
 }
@@ -119,8 +119,8 @@ TEST_F(gateway_e2e, instruction_and_packed_and_dimensions) {
 TEST_F(gateway_e2e, same_text_twice_is_a_cache_hit_with_an_identical_vector) {
   auto req = embed_request({"a text seen twice " + std::to_string(::getpid())});
   ev1::EmbedResponse first, second;
-  ASSERT_TRUE(embed(*g, req, &first).ok());
-  ASSERT_TRUE(embed(*g, req, &second).ok());
+  ASSERT_TRUE(call_embed(*g, req, &first).ok());
+  ASSERT_TRUE(call_embed(*g, req, &second).ok());
   EXPECT_FALSE(first.embeddings(0).cached());
   EXPECT_TRUE(second.embeddings(0).cached());
   EXPECT_EQ(second.usage().cache_hits(), 1u);
@@ -128,7 +128,7 @@ TEST_F(gateway_e2e, same_text_twice_is_a_cache_hit_with_an_identical_vector) {
   // Another namespace is another cache partition.
   req.set_namespace_("tenant-b");
   ev1::EmbedResponse third;
-  ASSERT_TRUE(embed(*g, req, &third).ok());
+  ASSERT_TRUE(call_embed(*g, req, &third).ok());
   EXPECT_FALSE(third.embeddings(0).cached());
   EXPECT_EQ(values(first.embeddings(0)), values(third.embeddings(0)));
 }
@@ -250,7 +250,7 @@ TEST_F(gateway_e2e, every_validation_error_names_the_field) {
   cases.push_back({model, grpc::StatusCode::NOT_FOUND, "model: 'gpt-17'"});
   for (auto& c : cases) {
     ev1::EmbedResponse resp;
-    auto st = embed(*g, c.req, &resp);
+    auto st = call_embed(*g, c.req, &resp);
     EXPECT_EQ(st.error_code(), c.code) << c.text << " -> " << st.error_message();
     EXPECT_NE(st.error_message().find(c.text), std::string::npos)
         << "want '" << c.text << "' in: " << st.error_message();
@@ -259,7 +259,7 @@ TEST_F(gateway_e2e, every_validation_error_names_the_field) {
   auto truncated = cases[4].req;
   truncated.mutable_options()->set_truncate(true);
   ev1::EmbedResponse resp;
-  ASSERT_TRUE(embed(*g, truncated, &resp).ok());
+  ASSERT_TRUE(call_embed(*g, truncated, &resp).ok());
   EXPECT_EQ(resp.embeddings(0).token_count(), 64u);
 }
 
@@ -305,10 +305,10 @@ TEST(gateway_redis, two_gateways_share_the_l2_cache) {
   ASSERT_TRUE(b.wait_serving()) << b.proc->log();
   auto req = embed_request({"shared between gateways"});
   ev1::EmbedResponse ra, rb;
-  ASSERT_TRUE(embed(a, req, &ra).ok());
+  ASSERT_TRUE(call_embed(a, req, &ra).ok());
   EXPECT_FALSE(ra.embeddings(0).cached());
   // The put to Redis is asynchronous: poll until B sees A's entry.
-  ASSERT_TRUE(poll_until([&] { return embed(b, req, &rb).ok() && rb.embeddings(0).cached(); },
+  ASSERT_TRUE(poll_until([&] { return call_embed(b, req, &rb).ok() && rb.embeddings(0).cached(); },
                          60s, 100ms))
       << b.proc->log();
   EXPECT_EQ(values(ra.embeddings(0)), values(rb.embeddings(0)));
@@ -318,7 +318,7 @@ TEST(gateway_redis, two_gateways_share_the_l2_cache) {
   redis.proc->wait();
   for (int i = 0; i < 20; ++i) {
     ev1::EmbedResponse r;
-    auto st = embed(a, embed_request({"after redis died " + std::to_string(i)}), &r);
+    auto st = call_embed(a, embed_request({"after redis died " + std::to_string(i)}), &r);
     ASSERT_TRUE(st.ok()) << st.error_message();
   }
   EXPECT_TRUE(poll_until([&] { return metric_sum(a.metrics(), "embed_cache_errors_total") > 0; },
@@ -399,13 +399,13 @@ TEST(gateway_health, serving_only_while_a_worker_is_reachable) {
     return g.health_status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
   }));
   ev1::EmbedResponse resp;
-  auto st = embed(g, embed_request({"x"}), &resp, 10s);
+  auto st = call_embed(g, embed_request({"x"}), &resp, 10s);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
   {
     worker_proc w({}, port);
     ASSERT_TRUE(w.wait_serving());
     ASSERT_TRUE(g.wait_serving(60s)) << g.proc->log();
-    ASSERT_TRUE(embed(g, embed_request({"x"}), &resp).ok());
+    ASSERT_TRUE(call_embed(g, embed_request({"x"}), &resp).ok());
     w.proc->signal(SIGKILL);
     w.proc->wait();
   }
