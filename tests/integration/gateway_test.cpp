@@ -9,6 +9,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <future>
 #include <set>
 #include <thread>
@@ -383,12 +384,58 @@ TEST(gateway_failover, a_worker_killed_under_load_loses_no_request) {
   // Retries on the surviving worker absorb the crash.
   EXPECT_GE(ok, n - 5);
   // The dead worker's breaker opened.
-  grpc::ClientContext ictx;
-  ev1::InfoResponse info;
-  ASSERT_TRUE(g.stub->Info(&ictx, {}, &info).ok());
-  for (auto& wk : info.workers())
-    if (wk.endpoint() == w1.address())
-      EXPECT_NE(wk.breaker_state(), "closed");
+  auto breaker_of = [&](const std::string& endpoint) {
+    grpc::ClientContext ictx;
+    ev1::InfoResponse info;
+    if (!g.stub->Info(&ictx, {}, &info).ok())
+      return std::string("no answer");
+    for (auto& wk : info.workers())
+      if (wk.endpoint() == endpoint)
+        return wk.breaker_state();
+    return std::string("missing");
+  };
+  EXPECT_TRUE(poll_until([&] { return breaker_of(w1.address()) == "open"; }, 60s));
+  // The worker restarted on the same address: its breaker closes again.
+  worker_proc again({}, w1.port);
+  ASSERT_TRUE(again.wait_serving()) << again.proc->log();
+  EXPECT_TRUE(poll_until([&] { return breaker_of(w1.address()) == "closed"; }, 60s))
+      << g.proc->log();
+}
+
+TEST(gateway_discovery, a_file_change_adds_and_removes_workers) {
+  worker_proc w1, w2;
+  auto dir = temp_dir("discovery");
+  auto file = dir + "/workers.txt";
+  auto write = [&](const std::string& text) {
+    auto tmp = file + ".tmp";
+    { std::ofstream(tmp) << text; }
+    std::rename(tmp.c_str(), file.c_str());
+  };
+  write("# the fleet\n" + w1.address() + "\n");
+  gateway_proc g({}, {"--workers-file", file, "--discovery-interval-ms", "200"});
+  ASSERT_TRUE(w1.wait_serving() && w2.wait_serving());
+  ASSERT_TRUE(g.wait_serving()) << g.proc->log();
+  auto endpoints = [&] {
+    grpc::ClientContext ctx;
+    ev1::InfoResponse info;
+    std::set<std::string> out;
+    if (g.stub->Info(&ctx, {}, &info).ok())
+      for (auto& wk : info.workers())
+        out.insert(wk.endpoint() + "=" + wk.breaker_state());
+    return out;
+  };
+  EXPECT_EQ(endpoints(), (std::set<std::string>{w1.address() + "=closed"}));
+  write(w1.address() + "\n" + w2.address() + "\n");
+  EXPECT_TRUE(poll_until([&] {
+    return endpoints() ==
+           std::set<std::string>{w1.address() + "=closed", w2.address() + "=closed"};
+  }, 60s)) << g.proc->log();
+  write(w2.address() + "\n");
+  EXPECT_TRUE(poll_until([&] {
+    return endpoints() == std::set<std::string>{w2.address() + "=closed"};
+  }, 60s)) << g.proc->log();
+  ev1::EmbedResponse resp;
+  EXPECT_TRUE(call_embed(g, embed_request({"served by the second worker"}), &resp).ok());
 }
 
 TEST(gateway_health, serving_only_while_a_worker_is_reachable) {
