@@ -39,6 +39,12 @@ using cache_metrics_actor = caf::typed_actor<
 using rerank_metrics_actor = caf::typed_actor<
     caf::reacts_to<metric::rerank_done>>; // one rerank request: pairs, duration, scores
 
+// -- both processes ------------------------------------------------------------------------------
+
+/// Knows every actor of the process (through their probes) and answers snapshots of them.
+using inspector_actor = caf::typed_actor<
+    caf::replies_to<atom::snapshot>::with<process_snapshot>>; // every actor, now
+
 // -- gpu-worker ----------------------------------------------------------------------------------
 
 /// Owns the model on one device and runs one forward at a time (detached: forwards block).

@@ -5,6 +5,7 @@
 
 #include "messages/cache.hpp"
 #include "messages/embedding.hpp"
+#include "messages/inspect.hpp"
 #include "messages/metric_events.hpp"
 #include "messages/worker.hpp"
 
@@ -41,6 +42,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(embed, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(embed, (embed::cache_lookup_result))
   CAF_ADD_TYPE_ID(embed, (embed::cache_store))
   CAF_ADD_TYPE_ID(embed, (embed::cache_stats))
+
+  // inspector
+  CAF_ADD_TYPE_ID(embed, (embed::actor_row))
+  CAF_ADD_TYPE_ID(embed, (embed::process_snapshot))
 
   // metric events
   CAF_ADD_TYPE_ID(embed, (embed::metric::model_loaded))

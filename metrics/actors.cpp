@@ -1,5 +1,7 @@
 #include "metrics/actors.hpp"
 
+#include "actors/inspect/probe.hpp"
+
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
@@ -12,11 +14,24 @@ gpu_metrics_actor::behavior_type
 gpu_metrics(gpu_metrics_actor::stateful_pointer<gpu_metrics_state> self,
             std::shared_ptr<gpu_registry> registry) {
   self->state.registry = std::move(registry);
+  self->state.probe = probes::attach(self, "gpu_metrics", "metrics");
   return {
-      [self](const metric::model_loaded& e) { self->state.registry->record(e); },
-      [self](const metric::batch_done& e) { self->state.registry->record(e); },
-      [self](const metric::queue_depth& e) { self->state.registry->record(e); },
-      [self](const metric::device_memory& e) { self->state.registry->record(e); },
+      [self](const metric::model_loaded& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
+      [self](const metric::batch_done& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
+      [self](const metric::queue_depth& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
+      [self](const metric::device_memory& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
   };
 }
 
@@ -24,12 +39,28 @@ http_metrics_actor::behavior_type
 http_metrics(http_metrics_actor::stateful_pointer<http_metrics_state> self,
              std::shared_ptr<http_registry> registry) {
   self->state.registry = std::move(registry);
+  self->state.probe = probes::attach(self, "http_metrics", "metrics");
   return {
-      [self](const metric::api_request_done& e) { self->state.registry->record(e); },
-      [self](const metric::stream_message& e) { self->state.registry->record(e); },
-      [self](const metric::client_call_done& e) { self->state.registry->record(e); },
-      [self](const metric::client_retry& e) { self->state.registry->record(e); },
-      [self](const metric::breaker_state& e) { self->state.registry->record(e); },
+      [self](const metric::api_request_done& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
+      [self](const metric::stream_message& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
+      [self](const metric::client_call_done& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
+      [self](const metric::client_retry& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
+      [self](const metric::breaker_state& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
   };
 }
 
@@ -37,10 +68,20 @@ pipeline_metrics_actor::behavior_type
 pipeline_metrics(pipeline_metrics_actor::stateful_pointer<pipeline_metrics_state> self,
                  std::shared_ptr<pipeline_registry> registry) {
   self->state.registry = std::move(registry);
+  self->state.probe = probes::attach(self, "pipeline_metrics", "metrics");
   return {
-      [self](const metric::stage_done& e) { self->state.registry->record(e); },
-      [self](const metric::in_flight& e) { self->state.registry->record(e); },
-      [self](const metric::stage_queue_depth& e) { self->state.registry->record(e); },
+      [self](const metric::stage_done& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
+      [self](const metric::in_flight& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
+      [self](const metric::stage_queue_depth& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
   };
 }
 
@@ -48,11 +89,24 @@ cache_metrics_actor::behavior_type
 cache_metrics(cache_metrics_actor::stateful_pointer<cache_metrics_state> self,
               std::shared_ptr<cache_registry> registry) {
   self->state.registry = std::move(registry);
+  self->state.probe = probes::attach(self, "cache_metrics", "metrics");
   return {
-      [self](const metric::cache_lookup& e) { self->state.registry->record(e); },
-      [self](const metric::cache_eviction& e) { self->state.registry->record(e); },
-      [self](const metric::cache_size& e) { self->state.registry->record(e); },
-      [self](const metric::cache_error& e) { self->state.registry->record(e); },
+      [self](const metric::cache_lookup& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
+      [self](const metric::cache_eviction& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
+      [self](const metric::cache_size& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
+      [self](const metric::cache_error& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
   };
 }
 
@@ -60,8 +114,12 @@ rerank_metrics_actor::behavior_type
 rerank_metrics(rerank_metrics_actor::stateful_pointer<rerank_metrics_state> self,
                std::shared_ptr<rerank_registry> registry) {
   self->state.registry = std::move(registry);
+  self->state.probe = probes::attach(self, "rerank_metrics", "metrics");
   return {
-      [self](const metric::rerank_done& e) { self->state.registry->record(e); },
+      [self](const metric::rerank_done& e) {
+        auto probe_scope = probes::scope(self);
+        self->state.registry->record(e);
+      },
   };
 }
 

@@ -3,6 +3,7 @@
 // (`caf::anon_send(actor, metric::batch_done{...})`) and the actor, the registry's only writer,
 // updates the series. Interfaces are declared in actors/interfaces.hpp.
 
+#include "actors/inspect/probe.hpp"
 #include "actors/interfaces.hpp"
 #include "metrics/cache_registry.hpp"
 #include "metrics/gpu_registry.hpp"
@@ -18,26 +19,31 @@ namespace embed::metrics {
 
 struct gpu_metrics_state {
   static inline const char* name = "gpu_metrics";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
   std::shared_ptr<gpu_registry> registry;
 };
 
 struct http_metrics_state {
   static inline const char* name = "http_metrics";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
   std::shared_ptr<http_registry> registry;
 };
 
 struct pipeline_metrics_state {
   static inline const char* name = "pipeline_metrics";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
   std::shared_ptr<pipeline_registry> registry;
 };
 
 struct cache_metrics_state {
   static inline const char* name = "cache_metrics";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
   std::shared_ptr<cache_registry> registry;
 };
 
 struct rerank_metrics_state {
   static inline const char* name = "rerank_metrics";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
   std::shared_ptr<rerank_registry> registry;
 };
 

@@ -1,5 +1,9 @@
 #include "actors/gateway/cache.hpp"
 
+#include "actors/inspect/probe.hpp"
+
+#include <cstdio>
+
 #include "logging/log.hpp"
 #include "messages/error.hpp"
 
@@ -325,10 +329,12 @@ void ask_l2(self_ptr self, uint64_t id, std::vector<cache_key> keys) {
   self->request(st.l2, l2_request_timeout(st.cfg), atom::get_v, std::move(keys))
       .then(
           [self, id](cache_lookup_result& r) {
+            auto probe_scope = probes::scope(self);
             l2_ok(self);
             on_l2_answer(self, id, &r);
           },
           [self, id](caf::error& err) {
+            auto probe_scope = probes::scope(self);
             l2_failed(self, "get", err);
             on_l2_answer(self, id, nullptr);
           });
@@ -342,10 +348,12 @@ void write_l2(self_ptr self, cache_store s) {
   self->request(st.l2, l2_request_timeout(st.cfg), atom::put_v, std::move(s))
       .then(
           [self]() {
+            auto probe_scope = probes::scope(self);
             --self->state.l2_pending_puts;
             l2_ok(self);
           },
           [self](caf::error& err) {
+            auto probe_scope = probes::scope(self);
             --self->state.l2_pending_puts;
             l2_failed(self, "set", err);
           });
@@ -391,6 +399,7 @@ caf::error cache_config::validate() const {
 
 cache_impl_actor::behavior_type cache(cache_impl_actor::stateful_pointer<cache_state> self,
                                       cache_config cfg, cache_metrics_actor metrics) {
+  self->state.probe = probes::attach(self, "cache", "cache");
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.metrics = std::move(metrics);
@@ -420,6 +429,7 @@ cache_impl_actor::behavior_type cache(cache_impl_actor::stateful_pointer<cache_s
   }
   return {
       [self](atom::get, const std::vector<cache_key>& keys) -> caf::result<cache_lookup_result> {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         auto now = clock::now();
         auto id = st.next_lookup++;
@@ -493,6 +503,7 @@ cache_impl_actor::behavior_type cache(cache_impl_actor::stateful_pointer<cache_s
         return promise;
       },
       [self](atom::put, cache_store& s) {
+        auto probe_scope = probes::scope(self);
         auto n = s.keys.size();
         if (s.vectors.size() != n * size_t{s.dimension} || s.token_counts.size() != n ||
             (n > 0 && s.dimension == 0)) {
@@ -516,6 +527,7 @@ cache_impl_actor::behavior_type cache(cache_impl_actor::stateful_pointer<cache_s
       },
       [self](atom::cancel, const std::vector<cache_key>& keys) { release(self, keys); },
       [self](atom::status) -> caf::result<cache_stats> {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         auto s = snapshot(self);
         if (!st.l2)
@@ -534,6 +546,7 @@ cache_impl_actor::behavior_type cache(cache_impl_actor::stateful_pointer<cache_s
         return promise;
       },
       [self](atom::tick) {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         st.tick_armed = false;
         auto now = clock::now();
@@ -557,6 +570,15 @@ cache_impl_actor::behavior_type cache(cache_impl_actor::stateful_pointer<cache_s
           st.size_dirty = false;
           if (st.metrics)
             self->send(st.metrics, metric::cache_size{"l1", st.lru.size(), st.bytes});
+          auto lookups = st.stats.hits + st.stats.misses;
+          char ratio[16];
+          std::snprintf(ratio, sizeof ratio, "%.3f",
+                        lookups == 0 ? 0.0 : static_cast<double>(st.stats.hits) / lookups);
+          st.probe->set_state({{"entries", std::to_string(st.lru.size())},
+                               {"bytes", std::to_string(st.bytes)},
+                               {"capacity", std::to_string(st.cfg.capacity_bytes)},
+                               {"hit_ratio", ratio},
+                               {"waiting_keys", std::to_string(st.in_flight.size())}});
         }
         arm_tick(self);
       },

@@ -17,6 +17,7 @@
 // shared wait, or compute). Repeats never wait on themselves, but a caller that does not
 // deduplicate computes a repeated miss more than once; the embedding stage deduplicates.
 
+#include "actors/inspect/probe.hpp"
 #include "actors/gateway/redis_l2.hpp"
 #include "actors/interfaces.hpp"
 
@@ -63,6 +64,7 @@ using cache_impl_actor = cache_actor::extend<caf::reacts_to<atom::tick>>;
 
 struct cache_state {
   static inline const char* name = "cache";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
   using clock = std::chrono::steady_clock;
 
   // XXH3 keys are uniform already, but the table must not degrade to a list when callers (tests,

@@ -1,5 +1,7 @@
 #include "actors/gateway/discovery.hpp"
 
+#include "actors/inspect/probe.hpp"
+
 #include "logging/log.hpp"
 #include "messages/error.hpp"
 
@@ -62,6 +64,7 @@ void refresh(self_ptr self) {
     list += (list.empty() ? "" : ", ") + e;
   spdlog::info("discovery: {} worker endpoint(s): {}", next.size(), list.empty() ? "none" : list);
   st.current = next;
+  st.probe->set_state({{"endpoints", std::to_string(next.size())}, {"list", list}});
   self->send(st.supervisor, atom::put_v, std::move(next));
 }
 
@@ -130,6 +133,7 @@ caf::expected<std::vector<std::string>> resolve_endpoints(const std::string& nam
 discovery_actor::behavior_type
 discovery(discovery_actor::stateful_pointer<discovery_state> self, discovery_config cfg,
           supervisor_actor supervisor) {
+  self->state.probe = probes::attach(self, "discovery", "discovery");
   self->state.cfg = std::move(cfg);
   self->state.supervisor = std::move(supervisor);
   refresh(self);
@@ -137,6 +141,7 @@ discovery(discovery_actor::stateful_pointer<discovery_state> self, discovery_con
     self->delayed_send(self, self->state.cfg.interval, atom::tick_v);
   return {
       [self](atom::tick) {
+        auto probe_scope = probes::scope(self);
         refresh(self);
         self->delayed_send(self, self->state.cfg.interval, atom::tick_v);
       },

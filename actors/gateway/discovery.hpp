@@ -3,6 +3,7 @@
 // endpoint: a Kubernetes headless Service), or a watched file (one HOST:PORT per line, '#'
 // comments). Changes reach the supervisor without a restart.
 
+#include "actors/inspect/probe.hpp"
 #include "actors/interfaces.hpp"
 
 #include <caf/actor_system.hpp>
@@ -24,6 +25,7 @@ struct discovery_config {
 
 struct discovery_state {
   static inline const char* name = "discovery";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
   discovery_config cfg;
   supervisor_actor supervisor;
   std::vector<std::string> current;

@@ -1,5 +1,7 @@
 #include "actors/gateway/embedding_stage.hpp"
 
+#include "actors/inspect/probe.hpp"
+
 #include "actors/gateway/cache_key.hpp"
 #include "logging/log.hpp"
 #include "messages/error.hpp"
@@ -50,6 +52,8 @@ void stage_metric(self_ptr self, const char* stage, const char* outcome, double 
 void in_flight(self_ptr self, int64_t delta) {
   auto& st = self->state;
   st.in_flight = static_cast<uint64_t>(static_cast<int64_t>(st.in_flight) + delta);
+  st.probe->set_state({{"in_flight", std::to_string(st.in_flight)},
+                       {"requests", std::to_string(st.handled)}});
   if (st.metrics)
     self->send(st.metrics, metric::in_flight{"embed", static_cast<int64_t>(st.in_flight)});
 }
@@ -116,6 +120,7 @@ void dispatch(self_ptr self, const request_ptr& r, std::vector<size_t> misses) {
   self->request(st.supervisor, timeout, std::move(job))
       .then(
           [self, r, misses, t0](worker_output& out) {
+            auto probe_scope = probes::scope(self);
             auto& st = self->state;
             stage_metric(self, "infer", "ok",
                          std::chrono::duration<double>(clock::now() - t0).count());
@@ -154,6 +159,7 @@ void dispatch(self_ptr self, const request_ptr& r, std::vector<size_t> misses) {
             reply(self, r);
           },
           [self, r, misses](caf::error& err) {
+            auto probe_scope = probes::scope(self);
             auto& st = self->state;
             if (st.cache) {
               std::vector<cache_key> owed;
@@ -181,6 +187,7 @@ void lookup(self_ptr self, const request_ptr& r) {
   self->request(st.cache, std::chrono::seconds(120), atom::get_v, r->unique_keys)
       .then(
           [self, r, t0](cache_lookup_result& found) {
+            auto probe_scope = probes::scope(self);
             stage_metric(self, "cache_lookup", "ok",
                          std::chrono::duration<double>(clock::now() - t0).count());
             auto dim = r->result.dimension;
@@ -210,6 +217,7 @@ void lookup(self_ptr self, const request_ptr& r) {
             dispatch(self, r, std::move(misses));
           },
           [self, r, all](caf::error& err) {
+            auto probe_scope = probes::scope(self);
             // The cache is an optimisation: if it fails, compute everything.
             spdlog::warn("cache lookup failed ({}); computing without it", message_of(err));
             dispatch(self, r, all());
@@ -301,6 +309,7 @@ void with_model(self_ptr self, const request_ptr& r) {
   self->request(st.supervisor, std::chrono::seconds(10), atom::info_v)
       .then(
           [self, r](worker_info& info) {
+            auto probe_scope = probes::scope(self);
             self->state.model = info;
             r->model = std::move(info);
             start(self, r);
@@ -328,6 +337,7 @@ embedding_stage_actor::behavior_type
 embedding_stage(embedding_stage_actor::stateful_pointer<embedding_stage_state> self,
                 stage_config cfg, std::shared_ptr<const tok::tokenizer> tokenizer,
                 supervisor_actor supervisor, cache_actor cache, pipeline_metrics_actor metrics) {
+  self->state.probe = probes::attach(self, "embedding_stage#" + std::to_string(self->id()), "embedding_stage");
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.tokenizer = std::move(tokenizer);
@@ -336,6 +346,7 @@ embedding_stage(embedding_stage_actor::stateful_pointer<embedding_stage_state> s
   st.metrics = std::move(metrics);
   return {
       [self](embedding_request& req) -> caf::result<embedding_result> {
+        auto probe_scope = probes::scope(self);
         auto r = std::make_shared<request_state>();
         r->req = std::move(req);
         r->promise = self->make_response_promise<embedding_result>();
@@ -343,6 +354,7 @@ embedding_stage(embedding_stage_actor::stateful_pointer<embedding_stage_state> s
         return r->promise;
       },
       [self](atom::tokenize, embedding_request& req) -> caf::result<packed_sequences> {
+        auto probe_scope = probes::scope(self);
         auto r = std::make_shared<request_state>();
         r->req = std::move(req);
         r->tokenize_only = true;

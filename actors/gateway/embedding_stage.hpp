@@ -3,6 +3,7 @@
 // assemble the EmbeddingResult -> store in the cache -> reply. Every request is answered exactly
 // once, with a result or a typed error naming what is wrong.
 
+#include "actors/inspect/probe.hpp"
 #include "actors/interfaces.hpp"
 #include "messages/limits.hpp"
 
@@ -25,6 +26,7 @@ struct stage_config {
 
 struct embedding_stage_state {
   static inline const char* name = "embedding_stage";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
   stage_config cfg;
   std::shared_ptr<const tok::tokenizer> tokenizer;
   supervisor_actor supervisor;

@@ -1,5 +1,7 @@
 #include "actors/gateway/gpu_client.hpp"
 
+#include "actors/inspect/probe.hpp"
+
 #include "edge/convert.hpp"
 #include "edge/status.hpp"
 #include "logging/log.hpp"
@@ -64,6 +66,7 @@ caf::expected<worker_output> from_score(const worker::v1::ScoreResponse& r, size
 gpu_client_actor::behavior_type
 gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client_config cfg,
            http_metrics_actor metrics) {
+  self->state.probe = probes::attach(self, "gpu_client " + cfg.endpoint, "gpu_client", "supervisor");
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.metrics = std::move(metrics);
@@ -83,6 +86,7 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
   });
   return {
       [self](worker_job& job) -> caf::result<worker_output> {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         auto handle = caf::actor_cast<gpu_client_actor>(self);
         auto id = job.id;
@@ -136,14 +140,17 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
         }
         auto rp = c.promise;
         st.calls.emplace(id, std::move(c));
+        st.probe->set_state("in_flight", std::to_string(st.calls.size()));
         return rp;
       },
       [self](atom::cancel, uint64_t id) {
+        auto probe_scope = probes::scope(self);
         auto i = self->state.calls.find(id);
         if (i != self->state.calls.end())
           i->second.ctx->TryCancel(); // the completion arrives as a CANCELLED `done`
       },
       [self](atom::info) -> caf::result<worker_info> {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         auto handle = caf::actor_cast<gpu_client_actor>(self);
         // Info ids carry the top bit so that they never meet job ids in `done`.
@@ -181,6 +188,7 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
         return rp;
       },
       [self](atom::done, uint64_t id, worker_output& out) {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         auto i = st.calls.find(id);
         if (i == st.calls.end())
@@ -193,8 +201,11 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
         i->second.promise.deliver(std::move(out));
         st.calls.erase(i);
         ++st.completed;
+        st.probe->set_state({{"in_flight", std::to_string(st.calls.size())},
+                             {"completed", std::to_string(st.completed)}});
       },
       [self](atom::done, uint64_t id, worker_info& info) {
+        auto probe_scope = probes::scope(self);
         auto i = self->state.info_calls.find(id);
         if (i == self->state.info_calls.end())
           return;
@@ -202,6 +213,7 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
         self->state.info_calls.erase(i);
       },
       [self](atom::done, uint64_t id, caf::error& err) {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         if (auto i = st.calls.find(id); i != st.calls.end()) {
           if (st.metrics) {

@@ -1,6 +1,7 @@
 #pragma once
 // The gateway's client of one GPU worker endpoint.
 
+#include "actors/inspect/probe.hpp"
 #include "actors/interfaces.hpp"
 
 #include "worker/v1/worker.grpc.pb.h"
@@ -24,6 +25,7 @@ struct gpu_client_config {
 
 struct gpu_client_state {
   static inline const char* name = "gpu_client";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
 
   struct call {
     std::unique_ptr<grpc::ClientContext> ctx;

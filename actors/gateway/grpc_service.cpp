@@ -45,6 +45,7 @@ public:
   void finish(const grpc::Status& st) {
     if (counted_)
       svc_->count_in(-1);
+    svc_->count_answer(st.ok());
     send_metric(svc_->actors().metrics, method_, st.error_code(), start_);
     Finish(st);
   }
@@ -212,6 +213,7 @@ public:
   void on_result(uint64_t seq, Resp resp) {
     request_ids_.erase(seq);
     svc_->count_in(-1);
+    svc_->count_answer(!resp.has_error());
     resp.set_sequence(seq);
     ready_.emplace(seq, std::move(resp));
     pump();

@@ -5,6 +5,7 @@
 // (backpressure: the next message is read only when one is answered), and everything a stream
 // started is cancelled when its client goes away.
 
+#include "actors/inspect/inspector.hpp"
 #include "actors/interfaces.hpp"
 #include "messages/limits.hpp"
 
@@ -71,6 +72,13 @@ public:
   void count_in(int64_t delta) { in_flight_ += delta; }
   bool accepting() const { return accepting_.load(); }
   std::atomic<uint32_t> streams{0};
+  /// Requests answered and how many of them failed (the header of `embedctl top`).
+  std::shared_ptr<request_counters> counters = std::make_shared<request_counters>();
+  void count_answer(bool ok) {
+    ++counters->requests;
+    if (!ok)
+      ++counters->errors;
+  }
 
 private:
   caf::actor_system& sys_;

@@ -1,5 +1,7 @@
 #include "actors/gateway/redis_l2.hpp"
 
+#include "actors/inspect/probe.hpp"
+
 #include "logging/log.hpp"
 #include "messages/error.hpp"
 
@@ -212,12 +214,14 @@ bool decode_l2_value(std::string_view value, std::vector<float>& out, uint32_t& 
 
 redis_l2_actor::behavior_type redis_l2(redis_l2_actor::stateful_pointer<redis_l2_state> self,
                                        redis_l2_config cfg, cache_metrics_actor metrics) {
+  self->state.probe = probes::attach(self, "redis_l2", "cache_l2", "cache");
   self->state.cfg = std::move(cfg);
   self->state.metrics = std::move(metrics);
   // Connect now, so that a wrong address shows in the log at start-up, not at the first miss.
   connect(self);
   return {
       [self](atom::get, const std::vector<cache_key>& keys) -> caf::result<cache_lookup_result> {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         cache_lookup_result out;
         out.statuses.assign(keys.size(), cache_lookup_result::compute);
@@ -273,6 +277,7 @@ redis_l2_actor::behavior_type redis_l2(redis_l2_actor::stateful_pointer<redis_l2
         return out;
       },
       [self](atom::put, const cache_store& s) -> caf::result<void> {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         auto n = s.keys.size();
         if (s.vectors.size() != n * size_t{s.dimension} || s.token_counts.size() != n)
@@ -311,6 +316,7 @@ redis_l2_actor::behavior_type redis_l2(redis_l2_actor::stateful_pointer<redis_l2
         return caf::unit;
       },
       [self](atom::status) -> caf::result<bool, uint64_t> {
+        auto probe_scope = probes::scope(self);
         return {self->state.ctx != nullptr, self->state.errors};
       },
   };

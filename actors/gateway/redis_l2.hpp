@@ -3,6 +3,7 @@
 // detached actor of their own with connect and command timeouts; the cache actor never blocks.
 // Values: u32 dimension, u32 token count, then `dimension` float32, all little-endian.
 
+#include "actors/inspect/probe.hpp"
 #include "actors/interfaces.hpp"
 
 #include <caf/actor_system.hpp>
@@ -56,6 +57,7 @@ struct redis_context_deleter {
 
 struct redis_l2_state {
   static inline const char* name = "redis_l2";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
 
   redis_l2_config cfg;
   cache_metrics_actor metrics;

@@ -1,5 +1,7 @@
 #include "actors/gateway/reranker.hpp"
 
+#include "actors/inspect/probe.hpp"
+
 #include "logging/log.hpp"
 #include "messages/error.hpp"
 #include "messages/validate.hpp"
@@ -127,6 +129,7 @@ void start(self_ptr self, const request_ptr& r) {
   self->request(st.supervisor, timeout, std::move(job))
       .then(
           [self, r](worker_output& out) {
+            auto probe_scope = probes::scope(self);
             auto& res = r->result;
             for (uint32_t i = 0; i < out.values.size(); ++i)
               res.ranks.push_back({i, out.values[i]});
@@ -143,6 +146,7 @@ void start(self_ptr self, const request_ptr& r) {
             done(self, r, std::move(res));
           },
           [self, r](caf::error& err) {
+            auto probe_scope = probes::scope(self);
             if (code_of(err) == ec::worker_unavailable || code_of(err) == ec::circuit_open)
               self->state.model.reset();
             done(self, r, std::move(err));
@@ -160,6 +164,7 @@ reranker_actor::behavior_type reranker(reranker_actor::stateful_pointer<reranker
                                        reranker_config cfg,
                                        std::shared_ptr<const tok::tokenizer> tokenizer,
                                        supervisor_actor supervisor, rerank_metrics_actor metrics) {
+  self->state.probe = probes::attach(self, "reranker", "reranker");
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.tokenizer = std::move(tokenizer);
@@ -172,18 +177,22 @@ reranker_actor::behavior_type reranker(reranker_actor::stateful_pointer<reranker
   st.suffix_ids = *st.tokenizer->encode(prompt_suffix, eo);
   return {
       [self](rerank_request& req) -> caf::result<rerank_result> {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         auto r = std::make_shared<request_state>();
         r->req = std::move(req);
         r->promise = self->make_response_promise<rerank_result>();
         ++st.handled;
         ++st.in_flight;
+        st.probe->set_state({{"in_flight", std::to_string(st.in_flight)},
+                             {"requests", std::to_string(st.handled)}});
         if (st.model) {
           start(self, r);
         } else {
           self->request(st.supervisor, std::chrono::seconds(10), atom::info_v)
               .then(
                   [self, r](worker_info& info) {
+                    auto probe_scope = probes::scope(self);
                     self->state.model = std::move(info);
                     start(self, r);
                   },

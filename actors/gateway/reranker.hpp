@@ -2,6 +2,7 @@
 // The reranker: Qwen3-Reranker prompts (system / user / assistant template with the empty
 // <think> block), tokenized and truncated to fit, scored by a worker, sorted, top_k.
 
+#include "actors/inspect/probe.hpp"
 #include "actors/interfaces.hpp"
 #include "messages/limits.hpp"
 
@@ -28,6 +29,7 @@ struct reranker_config {
 
 struct reranker_state {
   static inline const char* name = "reranker";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
   reranker_config cfg;
   std::shared_ptr<const tok::tokenizer> tokenizer;
   supervisor_actor supervisor;

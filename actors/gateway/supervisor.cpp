@@ -1,5 +1,7 @@
 #include "actors/gateway/supervisor.hpp"
 
+#include "actors/inspect/probe.hpp"
+
 #include "logging/log.hpp"
 #include "messages/error.hpp"
 
@@ -30,8 +32,23 @@ bool retryable(ec code) {
   return opens_breaker(code) || code == ec::overloaded;
 }
 
+// What `embedctl top` shows for the supervisor: every breaker and its failure count.
+void publish(self_ptr self) {
+  auto& st = self->state;
+  std::map<std::string, std::string> state;
+  for (auto& [addr, ep] : st.endpoints)
+    state["breaker " + addr] = std::string(to_string(ep.state)) + " fails=" +
+                               std::to_string(ep.consecutive_failures) + "/" +
+                               std::to_string(st.cfg.failure_threshold) +
+                               " inflight=" + std::to_string(ep.in_flight);
+  state["routed"] = std::to_string(st.routed);
+  state["retries"] = std::to_string(st.retries);
+  st.probe->set_state(std::move(state));
+}
+
 void update_health(self_ptr self) {
   auto& st = self->state;
+  publish(self);
   bool any = std::any_of(st.endpoints.begin(), st.endpoints.end(),
                          [](auto& kv) { return kv.second.state == breaker::closed; });
   if (any != st.healthy) {
@@ -66,6 +83,7 @@ void record_success(self_ptr self, supervisor_state::endpoint& ep) {
 
 void record_failure(self_ptr self, supervisor_state::endpoint& ep, const caf::error& err) {
   ++ep.failures;
+  publish(self);
   ++ep.consecutive_failures;
   ep.last_error = message_of(err);
   if (ep.state == breaker::closed && ep.consecutive_failures >= self->state.cfg.failure_threshold)
@@ -86,6 +104,7 @@ void probe(self_ptr self, const std::string& address) {
   self->request(ep.client, timeout, atom::info_v)
       .then(
           [self, address](worker_info& info) {
+            auto probe_scope = probes::scope(self);
             auto i = self->state.endpoints.find(address);
             if (i == self->state.endpoints.end())
               return;
@@ -112,6 +131,7 @@ void probe(self_ptr self, const std::string& address) {
             set_state(self, ep, breaker::closed, "probe succeeded");
           },
           [self, address](caf::error& err) {
+            auto probe_scope = probes::scope(self);
             auto i = self->state.endpoints.find(address);
             if (i == self->state.endpoints.end())
               return;
@@ -219,6 +239,7 @@ void route(self_ptr self, uint64_t id) {
   self->request(best->client, timeout, p.job)
       .then(
           [self, id, address](worker_output& out) {
+            auto probe_scope = probes::scope(self);
             auto& st = self->state;
             if (auto e = st.endpoints.find(address); e != st.endpoints.end()) {
               --e->second.in_flight;
@@ -227,6 +248,7 @@ void route(self_ptr self, uint64_t id) {
             finish(self, id, std::move(out));
           },
           [self, id, address](caf::error& err) {
+            auto probe_scope = probes::scope(self);
             auto& st = self->state;
             auto code = code_of(err);
             if (auto e = st.endpoints.find(address); e != st.endpoints.end()) {
@@ -281,6 +303,7 @@ caf::error supervisor_config::validate() const {
 supervisor_actor::behavior_type
 supervisor(supervisor_actor::stateful_pointer<supervisor_state> self, supervisor_config cfg,
            http_metrics_actor metrics, std::function<void(bool)> on_health) {
+  self->state.probe = probes::attach(self, "supervisor", "supervisor");
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.metrics = std::move(metrics);
@@ -304,6 +327,7 @@ supervisor(supervisor_actor::stateful_pointer<supervisor_state> self, supervisor
   self->delayed_send(self, st.cfg.tick_interval, atom::tick_v);
   return {
       [self](worker_job& job) -> caf::result<worker_output> {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         auto id = job.id;
         if (st.jobs.count(id) != 0)
@@ -322,6 +346,7 @@ supervisor(supervisor_actor::stateful_pointer<supervisor_state> self, supervisor
         return rp;
       },
       [self](atom::cancel, uint64_t id) {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         auto i = st.jobs.find(id);
         if (i == st.jobs.end()) {
@@ -336,6 +361,7 @@ supervisor(supervisor_actor::stateful_pointer<supervisor_state> self, supervisor
         finish(self, id, make_error(ec::cancelled, "the caller cancelled the request"));
       },
       [self](atom::put, std::vector<std::string>& addresses) {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         std::set<std::string> want(addresses.begin(), addresses.end());
         std::vector<std::string> gone;
@@ -349,6 +375,7 @@ supervisor(supervisor_actor::stateful_pointer<supervisor_state> self, supervisor
             add_endpoint(self, addr);
       },
       [self](atom::status) -> std::vector<endpoint_status> {
+        auto probe_scope = probes::scope(self);
         std::vector<endpoint_status> out;
         for (auto& [addr, ep] : self->state.endpoints) {
           endpoint_status s;
@@ -365,12 +392,14 @@ supervisor(supervisor_actor::stateful_pointer<supervisor_state> self, supervisor
         return out;
       },
       [self](atom::info) -> caf::result<worker_info> {
+        auto probe_scope = probes::scope(self);
         for (auto& [addr, ep] : self->state.endpoints)
           if (ep.state == breaker::closed && ep.verified)
             return ep.info;
         return make_error(ec::worker_unavailable, "no GPU worker is reachable yet");
       },
       [self](atom::tick) {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         auto now = clock::now();
         for (auto& [addr, ep] : st.endpoints) {

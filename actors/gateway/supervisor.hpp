@@ -8,6 +8,7 @@
 // and jitter, while its deadline allows. New endpoints are probed (Info) before they get traffic,
 // and a worker whose tokenizer differs from the gateway's is refused.
 
+#include "actors/inspect/probe.hpp"
 #include "actors/gateway/gpu_client.hpp"
 #include "actors/interfaces.hpp"
 
@@ -39,6 +40,7 @@ struct supervisor_config {
 
 struct supervisor_state {
   static inline const char* name = "supervisor";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
   enum class breaker { closed, open, half_open };
 
   struct endpoint {

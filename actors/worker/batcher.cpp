@@ -1,5 +1,7 @@
 #include "actors/worker/batcher.hpp"
 
+#include "actors/inspect/probe.hpp"
+
 #include "logging/log.hpp"
 #include "messages/error.hpp"
 
@@ -32,6 +34,10 @@ uint64_t waiting_jobs(const batcher_state& st) {
 
 void report_depth(self_ptr self) {
   auto& st = self->state;
+  st.probe->set_state({{"queue_requests", std::to_string(waiting_jobs(st))},
+                       {"queue_tokens", std::to_string(st.queued_tokens)},
+                       {"running", st.busy ? "yes" : "no"},
+                       {"batches", std::to_string(st.batches)}});
   if (st.metrics)
     self->send(st.metrics,
                metric::queue_depth{st.cfg.device, st.cfg.model, waiting_jobs(st), st.queued_tokens});
@@ -187,6 +193,7 @@ void dispatch(self_ptr self) {
   self->request(st.holder, caf::infinite, atom::run_v, std::move(batch))
       .then(
           [self, picked](worker_output& out) {
+            auto probe_scope = probes::scope(self);
             for (const auto& p : picked) {
               auto i = self->state.jobs.find(p.job);
               if (i != self->state.jobs.end())
@@ -197,6 +204,7 @@ void dispatch(self_ptr self) {
             dispatch(self);
           },
           [self, picked](caf::error& err) {
+            auto probe_scope = probes::scope(self);
             for (const auto& p : picked)
               fail_job(self, p.job, err);
             self->state.busy = false;
@@ -222,6 +230,7 @@ caf::error batcher_config::validate() const {
 batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_state> self,
                                      model_holder_actor holder, batcher_config cfg,
                                      worker_limits limits, gpu_metrics_actor metrics) {
+  self->state.probe = probes::attach(self, "batcher", "batcher");
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.limits = limits;
@@ -229,8 +238,11 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
   st.limits.max_tokens = std::min<uint32_t>(limits.max_tokens, st.cfg.max_batch_tokens);
   st.holder = std::move(holder);
   st.metrics = std::move(metrics);
+  st.probe->set_state({{"queue_requests", "0"}, {"queue_tokens", "0"}, {"running", "no"},
+                       {"batches", "0"}});
   return {
       [self](worker_job& job) -> caf::result<worker_output> {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         log::correlation_scope scope(job.correlation_id);
         if (auto err = validate(job, st.limits))
@@ -277,6 +289,7 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
         return rp;
       },
       [self](atom::cancel, uint64_t id) {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         auto i = st.jobs.find(id);
         if (i == st.jobs.end())
@@ -289,9 +302,11 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
       },
       [self](atom::limits) -> worker_limits { return self->state.limits; },
       [self](atom::status) -> caf::result<uint64_t, uint64_t> {
+        auto probe_scope = probes::scope(self);
         return {waiting_jobs(self->state), self->state.queued_tokens};
       },
       [self](atom::drain) -> caf::result<bool> {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         if (st.jobs.empty() && !st.busy)
           return true;

@@ -3,6 +3,7 @@
 // grouped by length to waste little padding, and starts the next batch as soon as the model
 // holder is free. The queue is bounded in tokens; past it, jobs get ec::overloaded at once.
 
+#include "actors/inspect/probe.hpp"
 #include "actors/interfaces.hpp"
 
 #include <caf/actor_system.hpp>
@@ -28,6 +29,7 @@ struct batcher_config {
 
 struct batcher_state {
   static inline const char* name = "batcher";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
 
   struct pending {
     uint64_t job;

@@ -18,11 +18,14 @@ using clock = std::chrono::steady_clock;
 class job_reactor final : public grpc::ServerUnaryReactor {
 public:
   job_reactor(batcher_actor batcher, uint64_t job_id, http_metrics_actor metrics,
-              const char* method)
-    : batcher_(std::move(batcher)), job_id_(job_id), metrics_(std::move(metrics)),
+              const char* method, std::shared_ptr<request_counters> counters)
+    : counters_(std::move(counters)), batcher_(std::move(batcher)), job_id_(job_id), metrics_(std::move(metrics)),
       method_(method), start_(clock::now()) {}
 
   void finish(const grpc::Status& st) {
+    ++counters_->requests;
+    if (!st.ok())
+      ++counters_->errors;
     if (metrics_) {
       std::chrono::duration<double> took = clock::now() - start_;
       caf::anon_send(metrics_, metric::api_request_done{method_, edge::status_name(st.error_code()),
@@ -38,6 +41,7 @@ public:
   void OnDone() override { delete this; }
 
 private:
+  std::shared_ptr<request_counters> counters_;
   batcher_actor batcher_;
   uint64_t job_id_;
   http_metrics_actor metrics_;
@@ -79,7 +83,7 @@ grpc::ServerUnaryReactor* worker_grpc_service::submit(grpc::CallbackServerContex
   }
   job.id = next_job_id_++;
   job.deadline_ns = deadline_ns(ctx);
-  auto* reactor = new job_reactor(batcher, job.id, metrics_, method);
+  auto* reactor = new job_reactor(batcher, job.id, metrics_, method, counters);
   if (!batcher) {
     reactor->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                                  "the worker is still loading its model; retry shortly"));

@@ -2,6 +2,7 @@
 // worker.v1.GpuWorker over gRPC's callback API. Handlers only convert protobuf <-> typed
 // messages and hand jobs to the batcher; no thread is blocked per request.
 
+#include "actors/inspect/inspector.hpp"
 #include "actors/interfaces.hpp"
 
 #include "worker/v1/worker.grpc.pb.h"
@@ -22,6 +23,9 @@ public:
 
   /// New calls are refused with UNAVAILABLE (shutdown started); queued ones still finish.
   void stop_accepting();
+
+  /// Requests answered and how many failed (the header of `embedctl top`).
+  std::shared_ptr<request_counters> counters = std::make_shared<request_counters>();
 
   grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx,
                                   const worker::v1::EmbedRequest* req,

@@ -1,5 +1,7 @@
 #include "actors/worker/model_holder.hpp"
 
+#include "actors/inspect/probe.hpp"
+
 #include "gpu/model.hpp"
 #include "logging/log.hpp"
 #include "messages/error.hpp"
@@ -22,12 +24,17 @@ gpu::packed_batch to_batch(const packed_sequences& s) {
 model_holder_actor::behavior_type
 model_holder(model_holder_actor::stateful_pointer<model_holder_state> self,
              std::shared_ptr<gpu::model> model, gpu_metrics_actor metrics) {
+  self->state.probe = probes::attach(self, "model_holder", "model_holder");
   self->state.model = std::move(model);
   self->state.metrics = std::move(metrics);
   self->state.device = self->state.model->device_name();
   self->state.model_id = self->state.model->id();
+  self->state.probe->set_state({{"model", self->state.model_id},
+                                {"device", self->state.device},
+                                {"dtype", self->state.model->dtype_name()}});
   return {
       [self](atom::run, const worker_job& batch) -> caf::result<worker_output> {
+        auto probe_scope = probes::scope(self);
         auto& st = self->state;
         log::correlation_scope scope(batch.correlation_id);
         worker_output out;
@@ -54,6 +61,7 @@ model_holder(model_holder_actor::stateful_pointer<model_holder_state> self,
         std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
         out.inference_ms = took.count() * 1e3;
         ++st.batches;
+        st.probe->set_state("batches", std::to_string(st.batches));
         if (st.metrics) {
           size_t longest = 0;
           for (size_t i = 0; i < batch.sequences.size(); ++i)

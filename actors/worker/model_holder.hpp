@@ -2,6 +2,7 @@
 // The model holder: owns the model on one device and runs one merged batch at a time.
 // Spawned detached (its own thread), because a forward blocks for milliseconds to seconds.
 
+#include "actors/inspect/probe.hpp"
 #include "actors/interfaces.hpp"
 
 #include <caf/actor_system.hpp>
@@ -17,6 +18,7 @@ namespace embed {
 
 struct model_holder_state {
   static inline const char* name = "model_holder";
+  std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
   std::shared_ptr<gpu::model> model;
   gpu_metrics_actor metrics;
   std::string device;

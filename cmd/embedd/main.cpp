@@ -1,6 +1,8 @@
 // embedd: the torch-free gateway. Public gRPC API (embedding.v1), validation, tokenization,
 // cache, reranking, routing to GPU workers behind a circuit breaker, metrics on /metrics.
 #include "actors/gateway/cache.hpp"
+#include "actors/inspect/grpc_service.hpp"
+#include "actors/inspect/inspector.hpp"
 #include "actors/gateway/discovery.hpp"
 #include "actors/gateway/embedding_stage.hpp"
 #include "actors/gateway/grpc_service.hpp"
@@ -58,6 +60,7 @@ struct options {
   std::string ready_file;
   std::string log_level = "info";
   bool log_json = false;
+  std::string inspect_token;
 };
 
 bool is_loopback(const std::string& listen) {
@@ -167,12 +170,17 @@ int run(const options& o) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   embedder_service service{sys, scfg};
+  auto inspector = spawn_inspector(
+      sys, "embedd", std::shared_ptr<probes::registry>(&probes::global(), [](auto*) {}),
+      service.counters);
+  inspector_grpc_service inspect_service{sys, inspector, !is_loopback(o.listen), o.inspect_token};
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(o.max_message_bytes) * 4);
   builder.RegisterService(&service);
+  builder.RegisterService(&inspect_service);
   auto server = builder.BuildAndStart();
   if (!server || port == 0) {
     spdlog::critical("cannot listen on {} (address in use or invalid)", o.listen);
@@ -246,6 +254,7 @@ int run(const options& o) {
   stop(*reranker);
   stop(*cache);
   stop(*supervisor);
+  stop(inspector);
   stop(m.gpu);
   stop(m.http);
   stop(m.pipeline);
@@ -322,6 +331,8 @@ int main(int argc, char** argv) {
                  "write {\"grpc_port\":P,\"metrics_port\":M} here once listening");
   app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error")->capture_default_str();
   app.add_flag("--log-json", o.log_json, "JSON lines logs");
+  app.add_option("--inspect-token", o.inspect_token,
+                 "bearer token the inspect API (embedctl top) requires on a non-loopback address");
   CLI11_PARSE(app, argc, argv);
   return run(o);
 }

@@ -1,5 +1,7 @@
 #include "cmd/gpu-worker/serve_command.hpp"
 
+#include "actors/inspect/grpc_service.hpp"
+#include "actors/inspect/inspector.hpp"
 #include "actors/worker/batcher.hpp"
 #include "actors/worker/grpc_service.hpp"
 #include "actors/worker/model_holder.hpp"
@@ -85,6 +87,9 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--log-level", cfg->log_level, "trace|debug|info|warn|error")
       ->capture_default_str();
   cmd->add_flag("--log-json", cfg->log_json, "JSON lines logs");
+  cmd->add_option("--inspect-token", cfg->inspect_token,
+                  "bearer token the inspect API (embedctl top) requires on a non-loopback "
+                  "address");
   cmd->callback([cfg] { std::exit(run_serve(*cfg)); });
 }
 
@@ -133,12 +138,18 @@ int run_serve(const serve_config& cfg) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   worker_grpc_service service{sys, metric_actors.http};
+  auto inspector = spawn_inspector(
+      sys, "gpu-worker", std::shared_ptr<probes::registry>(&probes::global(), [](auto*) {}),
+      service.counters);
+  inspector_grpc_service inspect_service{sys, inspector, !is_loopback_address(cfg.listen),
+                                         cfg.inspect_token};
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(cfg.listen, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(cfg.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(cfg.max_message_bytes));
   builder.RegisterService(&service);
+  builder.RegisterService(&inspect_service);
   auto server = builder.BuildAndStart();
   if (!server || port == 0) {
     spdlog::critical("cannot listen on {} (address in use or invalid)", cfg.listen);
@@ -260,6 +271,7 @@ int run_serve(const serve_config& cfg) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   caf::anon_send_exit(*batcher, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(holder, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
   for (auto a : {caf::actor_cast<caf::actor>(metric_actors.gpu),
                  caf::actor_cast<caf::actor>(metric_actors.http),
                  caf::actor_cast<caf::actor>(metric_actors.pipeline),

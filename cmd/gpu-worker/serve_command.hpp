@@ -25,6 +25,7 @@ struct serve_config {
   std::string ready_file; // written once SERVING: {"grpc_port": P, "metrics_port": M}
   std::string log_level = "info";
   bool log_json = false;
+  std::string inspect_token; // required by the inspect API on a non-loopback address
 };
 
 void add_serve_command(CLI::App& app);

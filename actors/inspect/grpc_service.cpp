@@ -1,0 +1,196 @@
+#include "actors/inspect/grpc_service.hpp"
+
+#include <caf/event_based_actor.hpp>
+
+#include <memory>
+#include <mutex>
+
+namespace embed {
+
+namespace iv1 = inspect::v1;
+
+namespace {
+
+// A Watch stream: a bridge actor asks the inspector every interval and hands the snapshot over;
+// the reactor writes the newest one (an older unsent one is replaced, never queued).
+class watch_reactor final : public grpc::ServerWriteReactor<iv1::Snapshot> {
+public:
+  struct shared {
+    std::mutex mu;
+    watch_reactor* reactor = nullptr;
+    bool alive = true;
+  };
+
+  explicit watch_reactor(std::shared_ptr<shared> s) : shared_(std::move(s)) {
+    shared_->reactor = this;
+  }
+
+  // From the bridge actor's thread, with shared->mu held.
+  void offer(iv1::Snapshot snap) {
+    if (finished_)
+      return;
+    pending_ = std::move(snap);
+    has_pending_ = true;
+    pump();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> guard(shared_->mu);
+    writing_ = false;
+    if (!ok) {
+      finish(grpc::Status::CANCELLED);
+      return;
+    }
+    pump();
+  }
+  void OnCancel() override {
+    std::lock_guard<std::mutex> guard(shared_->mu);
+    cancelled_ = true;
+    if (!writing_)
+      finish(grpc::Status::CANCELLED);
+  }
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> guard(shared_->mu);
+      shared_->alive = false;
+    }
+    delete this;
+  }
+
+private:
+  void pump() {
+    if (writing_ || !has_pending_ || finished_ || cancelled_)
+      return;
+    out_ = std::move(pending_);
+    has_pending_ = false;
+    writing_ = true;
+    StartWrite(&out_);
+  }
+  void finish(const grpc::Status& st) {
+    if (finished_)
+      return;
+    finished_ = true;
+    Finish(st);
+  }
+
+  std::shared_ptr<shared> shared_;
+  iv1::Snapshot out_, pending_;
+  bool has_pending_ = false, writing_ = false, finished_ = false, cancelled_ = false;
+};
+
+} // namespace
+
+bool is_loopback_address(const std::string& host_port) {
+  auto host = host_port.substr(0, host_port.rfind(':'));
+  return host == "localhost" || host == "[::1]" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+void to_proto(const process_snapshot& in, iv1::Snapshot* out) {
+  out->set_process(in.process);
+  out->set_pid(in.pid);
+  out->set_uptime_s(in.uptime_s);
+  out->set_requests_per_s(in.requests_per_s);
+  out->set_errors_per_s(in.errors_per_s);
+  out->set_requests_total(in.requests_total);
+  out->set_errors_total(in.errors_total);
+  out->set_taken_at_unix_ms(in.taken_at_unix_ms);
+  for (const auto& a : in.actors) {
+    auto* p = out->add_actors();
+    p->set_name(a.name);
+    p->set_kind(a.kind);
+    p->set_parent(a.parent);
+    p->set_id(a.id);
+    p->set_mailbox_depth(a.mailbox_depth);
+    p->set_messages_handled(a.messages_handled);
+    p->set_mean_handling_us(a.mean_handling_us);
+    p->set_max_handling_us(a.max_handling_us);
+    p->set_restarts(a.restarts);
+    for (size_t i = 0; i < a.state_keys.size() && i < a.state_values.size(); ++i)
+      (*p->mutable_state())[a.state_keys[i]] = a.state_values[i];
+  }
+}
+
+inspector_grpc_service::inspector_grpc_service(caf::actor_system& sys, inspector_actor inspector,
+                                               bool require_token, std::string token)
+  : sys_(sys), inspector_(std::move(inspector)), require_token_(require_token),
+    token_(std::move(token)) {}
+
+grpc::Status inspector_grpc_service::authorize(const grpc::CallbackServerContext* ctx) const {
+  if (!require_token_)
+    return grpc::Status::OK;
+  if (token_.empty())
+    return {grpc::StatusCode::PERMISSION_DENIED,
+            "the inspect API on a non-loopback address needs --inspect-token at start-up"};
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("authorization");
+  if (it == md.end() ||
+      std::string(it->second.data(), it->second.size()) != "Bearer " + token_)
+    return {grpc::StatusCode::UNAUTHENTICATED,
+            "the inspect API needs 'authorization: Bearer <token>'"};
+  return grpc::Status::OK;
+}
+
+grpc::ServerUnaryReactor* inspector_grpc_service::ListActors(grpc::CallbackServerContext* ctx,
+                                                             const iv1::ListActorsRequest*,
+                                                             iv1::Snapshot* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  if (auto st = authorize(ctx); !st.ok()) {
+    reactor->Finish(st);
+    return reactor;
+  }
+  auto insp = inspector_;
+  sys_.spawn([insp, reactor, resp](caf::event_based_actor* self) {
+    self->request(insp, std::chrono::seconds(10), atom::snapshot_v)
+        .then(
+            [reactor, resp](process_snapshot& snap) {
+              to_proto(snap, resp);
+              reactor->Finish(grpc::Status::OK);
+            },
+            [reactor](caf::error& err) {
+              reactor->Finish({grpc::StatusCode::INTERNAL,
+                               "inspector did not answer: " + caf::to_string(err)});
+            });
+  });
+  return reactor;
+}
+
+grpc::ServerWriteReactor<iv1::Snapshot>*
+inspector_grpc_service::Watch(grpc::CallbackServerContext* ctx, const iv1::WatchRequest* req) {
+  auto shared = std::make_shared<watch_reactor::shared>();
+  auto* reactor = new watch_reactor(shared);
+  if (auto st = authorize(ctx); !st.ok()) {
+    reactor->Finish(st);
+    return reactor;
+  }
+  auto interval = std::chrono::milliseconds(
+      req->interval_ms() == 0 ? 1000 : std::max<uint32_t>(req->interval_ms(), 50));
+  auto insp = inspector_;
+  sys_.spawn([insp, shared, interval](caf::event_based_actor* self) -> caf::behavior {
+    auto ask = [self, insp, shared] {
+      self->request(insp, std::chrono::seconds(10), atom::snapshot_v)
+          .then([shared](process_snapshot& snap) {
+            iv1::Snapshot out;
+            to_proto(snap, &out);
+            std::lock_guard<std::mutex> guard(shared->mu);
+            if (shared->alive)
+              shared->reactor->offer(std::move(out));
+          });
+    };
+    ask();
+    self->delayed_send(self, interval, atom::tick_v);
+    return {
+        [self, shared, ask, interval](atom::tick) {
+          {
+            std::lock_guard<std::mutex> guard(shared->mu);
+            if (!shared->alive)
+              return self->quit();
+          }
+          ask();
+          self->delayed_send(self, interval, atom::tick_v);
+        },
+    };
+  });
+  return reactor;
+}
+
+} // namespace embed
