@@ -26,13 +26,13 @@ embedding_options from_proto(const ev1::EmbedOptions& in) {
   o.dimensions = in.dimensions();
   o.truncate = in.truncate();
   switch (in.truncation_direction()) {
-    case ev1::TRUNCATION_DIRECTION_UNSPECIFIED:
-    case ev1::TRUNCATION_DIRECTION_RIGHT: o.direction = truncation_direction::right; break;
-    case ev1::TRUNCATION_DIRECTION_LEFT: o.direction = truncation_direction::left; break;
-    default:
-      // Unknown enum values survive as-is so that validate() can name them.
-      o.direction = static_cast<truncation_direction>(static_cast<uint8_t>(
-          in.truncation_direction() > 255 ? 255 : in.truncation_direction()));
+  case ev1::TRUNCATION_DIRECTION_UNSPECIFIED:
+  case ev1::TRUNCATION_DIRECTION_RIGHT: o.direction = truncation_direction::right; break;
+  case ev1::TRUNCATION_DIRECTION_LEFT: o.direction = truncation_direction::left; break;
+  default:
+    // Unknown enum values survive as-is so that validate() can name them.
+    o.direction = static_cast<truncation_direction>(
+        static_cast<uint8_t>(in.truncation_direction() > 255 ? 255 : in.truncation_direction()));
   }
   o.instruction = in.instruction();
   o.prompt_name = in.prompt_name();

@@ -95,7 +95,7 @@ const std::string& current_correlation_id() {
 }
 
 correlation_scope::correlation_scope(std::string_view correlation_id)
-  : previous_(std::move(tl_correlation_id)) {
+    : previous_(std::move(tl_correlation_id)) {
   tl_correlation_id.assign(correlation_id.data(), correlation_id.size());
 }
 
@@ -108,19 +108,19 @@ std::string json_escape(std::string_view s) {
   out.reserve(s.size() + 8);
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          std::array<char, 8> buf{};
-          std::snprintf(buf.data(), buf.size(), "\\u%04x", c);
-          out += buf.data();
-        } else {
-          out += static_cast<char>(c);
-        }
+    case '"': out += "\\\""; break;
+    case '\\': out += "\\\\"; break;
+    case '\n': out += "\\n"; break;
+    case '\r': out += "\\r"; break;
+    case '\t': out += "\\t"; break;
+    default:
+      if (c < 0x20) {
+        std::array<char, 8> buf{};
+        std::snprintf(buf.data(), buf.size(), "\\u%04x", c);
+        out += buf.data();
+      } else {
+        out += static_cast<char>(c);
+      }
     }
   }
   return out;
@@ -128,9 +128,9 @@ std::string json_escape(std::string_view s) {
 
 std::string new_correlation_id() {
   static std::atomic<uint64_t> counter{0};
-  thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                   static_cast<uint64_t>(
-                                       std::chrono::steady_clock::now().time_since_epoch().count())};
+  thread_local std::mt19937_64 rng{
+      std::random_device{}() ^
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
   uint64_t v = rng() ^ (counter.fetch_add(1) * 0x9E3779B97F4A7C15ull);
   std::array<char, 17> buf{};
   std::snprintf(buf.data(), buf.size(), "%016llx", static_cast<unsigned long long>(v));

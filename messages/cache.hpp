@@ -22,8 +22,8 @@ struct cache_key {
 /// Answer to a lookup of n keys, in the same order.
 struct cache_lookup_result {
   enum status : uint8_t { hit = 0, compute = 1 };
-  std::vector<uint8_t> statuses;    // hit: vector below; compute: the caller must compute it
-  std::vector<float> vectors;       // hits only, concatenated in key order, `dimension` each
+  std::vector<uint8_t> statuses;      // hit: vector below; compute: the caller must compute it
+  std::vector<float> vectors;         // hits only, concatenated in key order, `dimension` each
   std::vector<uint32_t> token_counts; // hits only, in key order
   uint32_t dimension = 0;
   uint32_t l1_hits = 0;

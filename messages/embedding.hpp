@@ -31,7 +31,7 @@ struct embedding_request {
   std::string model; // empty = default model
   embedding_options options;
   std::string correlation_id;
-  std::string ns; // cache namespace (tenant); never a metric label
+  std::string ns;          // cache namespace (tenant); never a metric label
   int64_t deadline_ns = 0; // system_clock nanoseconds since epoch; 0 = none
   uint64_t request_id = 0; // gateway-internal, unique per process: names the worker job to cancel
 };
@@ -111,8 +111,7 @@ typename Inspector::result_type inspect(Inspector& f, embedding_result& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, rerank_request& x) {
   return f(caf::meta::type_name("rerank_request"), x.query, x.documents, x.top_k, x.instruction,
-           x.return_documents, x.model, x.correlation_id, x.truncate, x.deadline_ns,
-           x.request_id);
+           x.return_documents, x.model, x.correlation_id, x.truncate, x.deadline_ns, x.request_id);
 }
 
 template <class Inspector>

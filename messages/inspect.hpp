@@ -44,9 +44,8 @@ typename Inspector::result_type inspect(Inspector& f, actor_row& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, process_snapshot& x) {
-  return f(caf::meta::type_name("process_snapshot"), x.process, x.pid, x.uptime_s,
-           x.requests_per_s, x.errors_per_s, x.requests_total, x.errors_total, x.taken_at_unix_ms,
-           x.actors);
+  return f(caf::meta::type_name("process_snapshot"), x.process, x.pid, x.uptime_s, x.requests_per_s,
+           x.errors_per_s, x.requests_total, x.errors_total, x.taken_at_unix_ms, x.actors);
 }
 
 } // namespace embed

@@ -62,8 +62,8 @@ std::string known_prompts(const request_limits& limits) {
 
 const char* to_string(truncation_direction d) {
   switch (d) {
-    case truncation_direction::right: return "right";
-    case truncation_direction::left: return "left";
+  case truncation_direction::right: return "right";
+  case truncation_direction::left: return "left";
   }
   return "unknown";
 }
@@ -137,23 +137,22 @@ caf::error validate(const embedding_request& req, const request_limits& limits) 
   if (req.inputs.empty())
     return make_error(ec::empty_input, "inputs: empty list; at least 1 input is required");
   if (req.inputs.size() > limits.max_inputs_per_request)
-    return make_error(ec::too_many_inputs,
-                      "inputs: " + std::to_string(req.inputs.size()) + " inputs, limit " +
-                          std::to_string(limits.max_inputs_per_request));
+    return make_error(ec::too_many_inputs, "inputs: " + std::to_string(req.inputs.size()) +
+                                               " inputs, limit " +
+                                               std::to_string(limits.max_inputs_per_request));
   for (size_t i = 0; i < req.inputs.size(); ++i)
     if (auto err = check_text(field_at("inputs", i), req.inputs[i], limits))
       return err;
-  for (auto [field, value] : {std::pair{"model", &req.model},
-                              std::pair{"correlation_id", &req.correlation_id},
-                              std::pair{"namespace", &req.ns}})
+  for (auto [field, value] :
+       {std::pair{"model", &req.model}, std::pair{"correlation_id", &req.correlation_id},
+        std::pair{"namespace", &req.ns}})
     if (auto err = check_id(field, *value, limits))
       return err;
   const auto& o = req.options;
   if (static_cast<uint8_t>(o.direction) > static_cast<uint8_t>(truncation_direction::left))
-    return make_error(ec::invalid_argument,
-                      "options.truncation_direction: " +
-                          std::to_string(static_cast<unsigned>(o.direction)) +
-                          " is not a direction; use right or left");
+    return make_error(ec::invalid_argument, "options.truncation_direction: " +
+                                                std::to_string(static_cast<unsigned>(o.direction)) +
+                                                " is not a direction; use right or left");
   if (o.dimensions != 0) {
     if (limits.model_dimension != 0 && o.dimensions > limits.model_dimension)
       return make_error(ec::invalid_argument,
@@ -161,13 +160,14 @@ caf::error validate(const embedding_request& req, const request_limits& limits) 
                             " exceeds the model dimension " +
                             std::to_string(limits.model_dimension));
     const auto& allowed = limits.allowed_dimensions;
-    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), o.dimensions) == allowed.end()) {
+    if (!allowed.empty() &&
+        std::find(allowed.begin(), allowed.end(), o.dimensions) == allowed.end()) {
       std::string list;
       for (auto d : allowed)
         list += (list.empty() ? "" : ", ") + std::to_string(d);
-      return make_error(ec::invalid_argument, "options.dimensions: " +
-                                                  std::to_string(o.dimensions) +
-                                                  " is not allowed; allowed: " + list);
+      return make_error(ec::invalid_argument,
+                        "options.dimensions: " + std::to_string(o.dimensions) +
+                            " is not allowed; allowed: " + list);
     }
   }
   if (!o.instruction.empty() && !o.prompt_name.empty())
@@ -181,10 +181,9 @@ caf::error validate(const embedding_request& req, const request_limits& limits) 
       return make_error(ec::invalid_utf8,
                         "options.instruction: invalid UTF-8 at byte " + std::to_string(*bad));
     if (count_code_points(o.instruction) > limits.max_chars_per_input)
-      return make_error(ec::input_too_long, "options.instruction: " +
-                                                std::to_string(count_code_points(o.instruction)) +
-                                                " characters, limit " +
-                                                std::to_string(limits.max_chars_per_input));
+      return make_error(ec::input_too_long,
+                        "options.instruction: " + std::to_string(count_code_points(o.instruction)) +
+                            " characters, limit " + std::to_string(limits.max_chars_per_input));
   }
   return {};
 }
@@ -195,9 +194,9 @@ caf::error validate(const rerank_request& req, const request_limits& limits) {
   if (req.documents.empty())
     return make_error(ec::empty_input, "documents: empty list; at least 1 document is required");
   if (req.documents.size() > limits.max_documents_per_rerank)
-    return make_error(ec::too_many_inputs,
-                      "documents: " + std::to_string(req.documents.size()) + " documents, limit " +
-                          std::to_string(limits.max_documents_per_rerank));
+    return make_error(ec::too_many_inputs, "documents: " + std::to_string(req.documents.size()) +
+                                               " documents, limit " +
+                                               std::to_string(limits.max_documents_per_rerank));
   for (size_t i = 0; i < req.documents.size(); ++i)
     if (auto err = check_text(field_at("documents", i), req.documents[i], limits))
       return err;

@@ -1,6 +1,7 @@
 #pragma once
 // Validation of typed requests against request_limits. Each failure is an embed::ec error whose
-// message names the field, the value and the limit, e.g. "inputs[3]: 12001 characters, limit 10000".
+// message names the field, the value and the limit, e.g. "inputs[3]: 12001 characters, limit
+// 10000".
 
 #include "messages/embedding.hpp"
 #include "messages/limits.hpp"

@@ -28,23 +28,23 @@ caf::error validate(const worker_job& job, const worker_limits& limits) {
     auto len = s.offsets[i] - s.offsets[i - 1];
     if (len <= 0)
       return make_error(len < 0 ? ec::invalid_argument : ec::empty_input,
-                        "sequences.offsets[" + std::to_string(i) + "]: " +
-                            std::to_string(s.offsets[i]) + " after " +
+                        "sequences.offsets[" + std::to_string(i) +
+                            "]: " + std::to_string(s.offsets[i]) + " after " +
                             std::to_string(s.offsets[i - 1]) +
                             (len < 0 ? "; offsets must not decrease"
                                      : "; sequence " + std::to_string(i - 1) + " is empty"));
     if (limits.max_tokens != 0 && static_cast<uint64_t>(len) > limits.max_tokens)
-      return make_error(ec::input_too_long,
-                        "sequences[" + std::to_string(i - 1) + "]: " + std::to_string(len) +
-                            " tokens, limit " + std::to_string(limits.max_tokens));
+      return make_error(ec::input_too_long, "sequences[" + std::to_string(i - 1) +
+                                                "]: " + std::to_string(len) + " tokens, limit " +
+                                                std::to_string(limits.max_tokens));
   }
   for (size_t i = 0; i < s.ids.size(); ++i)
     if (s.ids[i] < 0 || static_cast<uint32_t>(s.ids[i]) >= limits.vocab_size)
-      return make_error(ec::invalid_argument,
-                        "sequences.ids[" + std::to_string(i) + "]: token id " +
-                            std::to_string(static_cast<uint32_t>(s.ids[i])) +
-                            " is outside the vocabulary (size " +
-                            std::to_string(limits.vocab_size) + ")");
+      return make_error(ec::invalid_argument, "sequences.ids[" + std::to_string(i) +
+                                                  "]: token id " +
+                                                  std::to_string(static_cast<uint32_t>(s.ids[i])) +
+                                                  " is outside the vocabulary (size " +
+                                                  std::to_string(limits.vocab_size) + ")");
   if (job.kind == job_kind::embed && job.dimensions > limits.hidden_size)
     return make_error(ec::invalid_argument, "dimensions: " + std::to_string(job.dimensions) +
                                                 " exceeds the model dimension " +
@@ -67,7 +67,8 @@ caf::error validate(const worker_job& job, const worker_limits& limits) {
     }
     if (job.yes_id == job.no_id)
       return make_error(ec::invalid_argument, "yes_token_id and no_token_id are both " +
-                                                  std::to_string(job.yes_id) + "; they must differ");
+                                                  std::to_string(job.yes_id) +
+                                                  "; they must differ");
   }
   return {};
 }

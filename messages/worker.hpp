@@ -107,14 +107,14 @@ typename Inspector::result_type inspect(Inspector& f, packed_sequences& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_job& x) {
-  return f(caf::meta::type_name("worker_job"), x.id, x.kind, x.sequences, x.normalize,
-           x.dimensions, x.yes_id, x.no_id, x.deadline_ns, x.correlation_id);
+  return f(caf::meta::type_name("worker_job"), x.id, x.kind, x.sequences, x.normalize, x.dimensions,
+           x.yes_id, x.no_id, x.deadline_ns, x.correlation_id);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, worker_output& x) {
-  return f(caf::meta::type_name("worker_output"), x.values, x.yes_logits, x.no_logits,
-           x.dimension, x.count, x.queue_ms, x.inference_ms);
+  return f(caf::meta::type_name("worker_output"), x.values, x.yes_logits, x.no_logits, x.dimension,
+           x.count, x.queue_ms, x.inference_ms);
 }
 
 template <class Inspector>

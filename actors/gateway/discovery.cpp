@@ -121,8 +121,7 @@ caf::expected<std::vector<std::string>> resolve_endpoints(const std::string& nam
       inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(p->ai_addr)->sin_addr, buf, sizeof buf);
       out.insert(std::string(buf) + ":" + port);
     } else if (p->ai_family == AF_INET6) {
-      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(p->ai_addr)->sin6_addr, buf,
-                sizeof buf);
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(p->ai_addr)->sin6_addr, buf, sizeof buf);
       out.insert("[" + std::string(buf) + "]:" + port);
     }
   }
@@ -130,9 +129,8 @@ caf::expected<std::vector<std::string>> resolve_endpoints(const std::string& nam
   return std::vector<std::string>(out.begin(), out.end());
 }
 
-discovery_actor::behavior_type
-discovery(discovery_actor::stateful_pointer<discovery_state> self, discovery_config cfg,
-          supervisor_actor supervisor) {
+discovery_actor::behavior_type discovery(discovery_actor::stateful_pointer<discovery_state> self,
+                                         discovery_config cfg, supervisor_actor supervisor) {
   self->state.probe = probes::attach(self, "discovery", "discovery");
   self->state.cfg = std::move(cfg);
   self->state.supervisor = std::move(supervisor);

@@ -39,9 +39,8 @@ std::vector<std::string> parse_endpoint_list(const std::string& text);
 /// Every address NAME resolves to, as HOST:PORT ("[v6]:PORT" for IPv6), sorted.
 caf::expected<std::vector<std::string>> resolve_endpoints(const std::string& name_port);
 
-discovery_actor::behavior_type
-discovery(discovery_actor::stateful_pointer<discovery_state> self, discovery_config cfg,
-          supervisor_actor supervisor);
+discovery_actor::behavior_type discovery(discovery_actor::stateful_pointer<discovery_state> self,
+                                         discovery_config cfg, supervisor_actor supervisor);
 
 caf::expected<discovery_actor> spawn_discovery(caf::actor_system& sys, discovery_config cfg,
                                                supervisor_actor supervisor);

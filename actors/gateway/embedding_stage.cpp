@@ -34,12 +34,12 @@ struct request_state {
   clock::time_point start = clock::now();
   worker_info model;
   uint32_t max_tokens = 0;
-  std::vector<std::vector<uint32_t>> ids;   // per input
-  std::vector<cache_key> unique_keys;       // deduplicated, in first-seen order
-  std::vector<size_t> key_of_input;         // input -> index into unique_keys
+  std::vector<std::vector<uint32_t>> ids; // per input
+  std::vector<cache_key> unique_keys;     // deduplicated, in first-seen order
+  std::vector<size_t> key_of_input;       // input -> index into unique_keys
   embedding_result result;
-  std::vector<uint8_t> filled;              // per unique key
-  std::vector<float> unique_vectors;        // per unique key, result.dimension each
+  std::vector<uint8_t> filled;       // per unique key
+  std::vector<float> unique_vectors; // per unique key, result.dimension each
 };
 
 using request_ptr = std::shared_ptr<request_state>;
@@ -52,8 +52,8 @@ void stage_metric(self_ptr self, const char* stage, const char* outcome, double 
 void in_flight(self_ptr self, int64_t delta) {
   auto& st = self->state;
   st.in_flight = static_cast<uint64_t>(static_cast<int64_t>(st.in_flight) + delta);
-  st.probe->set_state({{"in_flight", std::to_string(st.in_flight)},
-                       {"requests", std::to_string(st.handled)}});
+  st.probe->set_state(
+      {{"in_flight", std::to_string(st.in_flight)}, {"requests", std::to_string(st.handled)}});
   if (st.metrics)
     self->send(st.metrics, metric::in_flight{"embed", static_cast<int64_t>(st.in_flight)});
 }
@@ -129,12 +129,11 @@ void dispatch(self_ptr self, const request_ptr& r, std::vector<size_t> misses) {
               if (st.cache)
                 self->send(st.cache, atom::cancel_v, r->unique_keys);
               return fail(self, r, "infer",
-                          make_error(ec::internal, "worker answered " + std::to_string(out.count) +
-                                                       " vectors of dimension " +
-                                                       std::to_string(out.dimension) +
-                                                       ", expected " +
-                                                       std::to_string(misses.size()) + " of " +
-                                                       std::to_string(dim)));
+                          make_error(ec::internal,
+                                     "worker answered " + std::to_string(out.count) +
+                                         " vectors of dimension " + std::to_string(out.dimension) +
+                                         ", expected " + std::to_string(misses.size()) + " of " +
+                                         std::to_string(dim)));
             }
             r->result.timings.queue_ms += out.queue_ms;
             r->result.timings.inference_ms += out.inference_ms;
@@ -232,9 +231,9 @@ caf::error prepare(self_ptr self, const request_ptr& r) {
   if (auto err = validate(r->req, limits))
     return err;
   if (!r->req.model.empty() && r->req.model != r->model.model_id)
-    return make_error(ec::unknown_model, "model: '" + r->req.model +
-                                             "' is not served here; available: " +
-                                             r->model.model_id);
+    return make_error(ec::unknown_model,
+                      "model: '" + r->req.model +
+                          "' is not served here; available: " + r->model.model_id);
   auto t1 = clock::now();
   stage_metric(self, "validate", "ok", std::chrono::duration<double>(t1 - t0).count());
   auto instruction = resolve_instruction(r->req.options, limits);
@@ -262,8 +261,7 @@ caf::error prepare(self_ptr self, const request_ptr& r) {
       return err;
     r->result.token_counts[i] = static_cast<uint32_t>(ids->size());
     r->ids[i] = std::move(*ids);
-    auto key = make_cache_key(r->model.model_id, r->req.options, r->max_tokens, r->req.ns,
-                              text);
+    auto key = make_cache_key(r->model.model_id, r->req.options, r->max_tokens, r->req.ns, text);
     auto [it, fresh] = seen.emplace(key, r->unique_keys.size());
     if (fresh)
       r->unique_keys.push_back(key);
@@ -272,8 +270,8 @@ caf::error prepare(self_ptr self, const request_ptr& r) {
   auto t2 = clock::now();
   r->result.timings.tokenize_ms = std::chrono::duration<double, std::milli>(t2 - t1).count();
   stage_metric(self, "tokenize", "ok", std::chrono::duration<double>(t2 - t1).count());
-  r->result.dimension = r->req.options.dimensions != 0 ? r->req.options.dimensions
-                                                       : r->model.dimension;
+  r->result.dimension =
+      r->req.options.dimensions != 0 ? r->req.options.dimensions : r->model.dimension;
   r->unique_vectors.resize(r->unique_keys.size() * static_cast<size_t>(r->result.dimension));
   return {};
 }
@@ -337,7 +335,8 @@ embedding_stage_actor::behavior_type
 embedding_stage(embedding_stage_actor::stateful_pointer<embedding_stage_state> self,
                 stage_config cfg, std::shared_ptr<const tok::tokenizer> tokenizer,
                 supervisor_actor supervisor, cache_actor cache, pipeline_metrics_actor metrics) {
-  self->state.probe = probes::attach(self, "embedding_stage#" + std::to_string(self->id()), "embedding_stage");
+  self->state.probe =
+      probes::attach(self, "embedding_stage#" + std::to_string(self->id()), "embedding_stage");
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.tokenizer = std::move(tokenizer);

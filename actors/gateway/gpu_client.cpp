@@ -66,7 +66,8 @@ caf::expected<worker_output> from_score(const worker::v1::ScoreResponse& r, size
 gpu_client_actor::behavior_type
 gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client_config cfg,
            http_metrics_actor metrics) {
-  self->state.probe = probes::attach(self, "gpu_client " + cfg.endpoint, "gpu_client", "supervisor");
+  self->state.probe =
+      probes::attach(self, "gpu_client " + cfg.endpoint, "gpu_client", "supervisor");
   auto& st = self->state;
   st.cfg = std::move(cfg);
   st.metrics = std::move(metrics);
@@ -109,16 +110,15 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
           req->set_dimensions(job.dimensions);
           req->set_correlation_id(job.correlation_id);
           auto resp = std::make_shared<worker::v1::EmbedResponse>();
-          st.stub->async()->Embed(ctx, req.get(), resp.get(),
-                                  [handle, id, req, resp, endpoint, n](grpc::Status s) {
-                                    if (!s.ok())
-                                      return caf::anon_send(handle, atom::done_v, id,
-                                                            call_error(endpoint, s));
-                                    auto out = from_embed(*resp, n);
-                                    if (!out)
-                                      return caf::anon_send(handle, atom::done_v, id, out.error());
-                                    caf::anon_send(handle, atom::done_v, id, std::move(*out));
-                                  });
+          st.stub->async()->Embed(
+              ctx, req.get(), resp.get(), [handle, id, req, resp, endpoint, n](grpc::Status s) {
+                if (!s.ok())
+                  return caf::anon_send(handle, atom::done_v, id, call_error(endpoint, s));
+                auto out = from_embed(*resp, n);
+                if (!out)
+                  return caf::anon_send(handle, atom::done_v, id, out.error());
+                caf::anon_send(handle, atom::done_v, id, std::move(*out));
+              });
         } else {
           c.method = "Score";
           auto req = std::make_shared<worker::v1::ScoreRequest>();
@@ -127,16 +127,15 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
           req->set_no_token_id(static_cast<uint32_t>(job.no_id));
           req->set_correlation_id(job.correlation_id);
           auto resp = std::make_shared<worker::v1::ScoreResponse>();
-          st.stub->async()->Score(ctx, req.get(), resp.get(),
-                                  [handle, id, req, resp, endpoint, n](grpc::Status s) {
-                                    if (!s.ok())
-                                      return caf::anon_send(handle, atom::done_v, id,
-                                                            call_error(endpoint, s));
-                                    auto out = from_score(*resp, n);
-                                    if (!out)
-                                      return caf::anon_send(handle, atom::done_v, id, out.error());
-                                    caf::anon_send(handle, atom::done_v, id, std::move(*out));
-                                  });
+          st.stub->async()->Score(
+              ctx, req.get(), resp.get(), [handle, id, req, resp, endpoint, n](grpc::Status s) {
+                if (!s.ok())
+                  return caf::anon_send(handle, atom::done_v, id, call_error(endpoint, s));
+                auto out = from_score(*resp, n);
+                if (!out)
+                  return caf::anon_send(handle, atom::done_v, id, out.error());
+                caf::anon_send(handle, atom::done_v, id, std::move(*out));
+              });
         }
         auto rp = c.promise;
         st.calls.emplace(id, std::move(c));
@@ -162,27 +161,26 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
         auto req = std::make_shared<worker::v1::InfoRequest>();
         auto resp = std::make_shared<worker::v1::InfoResponse>();
         auto endpoint = st.cfg.endpoint;
-        st.stub->async()->Info(c.ctx.get(), req.get(), resp.get(),
-                               [handle, id, req, resp, endpoint](grpc::Status s) {
-                                 if (!s.ok())
-                                   return caf::anon_send(handle, atom::done_v, id,
-                                                         call_error(endpoint, s));
-                                 worker_info w;
-                                 w.endpoint = endpoint;
-                                 w.model_id = resp->model_id();
-                                 w.dimension = resp->dimension();
-                                 w.max_tokens = resp->max_tokens();
-                                 w.dtype = resp->dtype();
-                                 w.device = resp->device();
-                                 w.tokenizer_hash = resp->tokenizer_hash();
-                                 w.vocab_size = resp->vocab_size();
-                                 w.trained = resp->trained();
-                                 w.can_embed = resp->can_embed();
-                                 w.can_score = resp->can_score();
-                                 w.yes_token_id = resp->yes_token_id();
-                                 w.no_token_id = resp->no_token_id();
-                                 caf::anon_send(handle, atom::done_v, id, std::move(w));
-                               });
+        st.stub->async()->Info(
+            c.ctx.get(), req.get(), resp.get(), [handle, id, req, resp, endpoint](grpc::Status s) {
+              if (!s.ok())
+                return caf::anon_send(handle, atom::done_v, id, call_error(endpoint, s));
+              worker_info w;
+              w.endpoint = endpoint;
+              w.model_id = resp->model_id();
+              w.dimension = resp->dimension();
+              w.max_tokens = resp->max_tokens();
+              w.dtype = resp->dtype();
+              w.device = resp->device();
+              w.tokenizer_hash = resp->tokenizer_hash();
+              w.vocab_size = resp->vocab_size();
+              w.trained = resp->trained();
+              w.can_embed = resp->can_embed();
+              w.can_score = resp->can_score();
+              w.yes_token_id = resp->yes_token_id();
+              w.no_token_id = resp->no_token_id();
+              caf::anon_send(handle, atom::done_v, id, std::move(w));
+            });
         auto rp = c.promise;
         st.info_calls.emplace(id, std::move(c));
         return rp;

@@ -17,9 +17,9 @@
 namespace embed {
 
 struct gpu_client_config {
-  std::string endpoint;                              // HOST:PORT
-  std::chrono::milliseconds call_timeout{30000};     // when the job has no deadline
-  std::chrono::milliseconds probe_timeout{2000};     // Info calls
+  std::string endpoint;                          // HOST:PORT
+  std::chrono::milliseconds call_timeout{30000}; // when the job has no deadline
+  std::chrono::milliseconds probe_timeout{2000}; // Info calls
   uint32_t max_message_bytes = 64 << 20;
 };
 

@@ -29,9 +29,9 @@ int64_t deadline_ns(grpc::CallbackServerContext* ctx) {
 void send_metric(const http_metrics_actor& m, const char* method, grpc::StatusCode code,
                  clock::time_point start) {
   if (m)
-    caf::anon_send(m, metric::api_request_done{
-                          method, edge::status_name(code),
-                          std::chrono::duration<double>(clock::now() - start).count()});
+    caf::anon_send(
+        m, metric::api_request_done{method, edge::status_name(code),
+                                    std::chrono::duration<double>(clock::now() - start).count()});
 }
 
 // A unary call: finishes once, counts itself out of admission, cancels its worker job if the
@@ -39,8 +39,8 @@ void send_metric(const http_metrics_actor& m, const char* method, grpc::StatusCo
 class unary_reactor final : public grpc::ServerUnaryReactor {
 public:
   unary_reactor(embedder_service* svc, const char* method, uint64_t request_id, bool counted)
-    : svc_(svc), method_(method), request_id_(request_id), counted_(counted),
-      start_(clock::now()) {}
+      : svc_(svc), method_(method), request_id_(request_id), counted_(counted),
+        start_(clock::now()) {}
 
   void finish(const grpc::Status& st) {
     if (counted_)
@@ -112,7 +112,8 @@ void ask(caf::actor_system& sys, Handle dest, std::function<void(caf::expected<R
   });
 }
 
-// -- streams ---------------------------------------------------------------------------------------
+// -- streams
+// ---------------------------------------------------------------------------------------
 
 // The part of a stream that outlives its reactor: answers arriving after the stream ended find
 // `alive == false` and are dropped.
@@ -127,13 +128,12 @@ template <class Req, class Resp>
 class stream_reactor : public grpc::ServerBidiReactor<Req, Resp> {
 public:
   using self_type = stream_reactor<Req, Resp>;
-  using submit_fn = std::function<void(Req&&, uint64_t request_id,
-                                       std::function<void(Resp)> done)>;
+  using submit_fn = std::function<void(Req&&, uint64_t request_id, std::function<void(Resp)> done)>;
 
   stream_reactor(embedder_service* svc, grpc::CallbackServerContext* ctx, const char* method,
                  submit_fn submit)
-    : svc_(svc), ctx_(ctx), method_(method), submit_(std::move(submit)),
-      core_(std::make_shared<stream_core<self_type>>()), start_(clock::now()) {
+      : svc_(svc), ctx_(ctx), method_(method), submit_(std::move(submit)),
+        core_(std::make_shared<stream_core<self_type>>()), start_(clock::now()) {
     core_->reactor = this;
     max_ = svc_->config().max_in_flight_per_stream;
     std::lock_guard<std::recursive_mutex> guard(core_->mu);
@@ -265,8 +265,7 @@ private:
   uint32_t max_ = 32;
   Req in_;
   Resp out_;
-  bool reading_ = false, writing_ = false, reads_done_ = false, finished_ = false,
-       broken_ = false;
+  bool reading_ = false, writing_ = false, reads_done_ = false, finished_ = false, broken_ = false;
   uint64_t next_seq_ = 0, next_write_ = 0;
   uint32_t outstanding_ = 0; // read but not yet written: bounds memory per stream
   std::map<uint64_t, Resp> ready_;
@@ -299,7 +298,7 @@ caf::error gateway_service_config::validate() const {
 }
 
 embedder_service::embedder_service(caf::actor_system& sys, gateway_service_config cfg)
-  : sys_(sys), cfg_(std::move(cfg)) {}
+    : sys_(sys), cfg_(std::move(cfg)) {}
 
 void embedder_service::set_actors(gateway_actors actors) {
   std::lock_guard<std::mutex> guard(mu_);
@@ -378,10 +377,9 @@ grpc::ServerUnaryReactor* embedder_service::Rerank(grpc::CallbackServerContext* 
     reactor->finish(st);
     return reactor;
   }
-  auto docs = req->return_documents()
-                  ? std::make_shared<std::vector<std::string>>(req->documents().begin(),
-                                                               req->documents().end())
-                  : nullptr;
+  auto docs = req->return_documents() ? std::make_shared<std::vector<std::string>>(
+                                            req->documents().begin(), req->documents().end())
+                                      : nullptr;
   ask<reranker_actor, rerank_result>(
       sys_, actors().reranker,
       [reactor, resp, docs](caf::expected<rerank_result> r) {
@@ -401,10 +399,9 @@ embedder_service::RerankStream(grpc::CallbackServerContext* ctx) {
       this, ctx, "RerankStream",
       [this, deadline](ev1::RerankRequest&& in, uint64_t id,
                        std::function<void(ev1::RerankResponse)> done) {
-        auto docs = in.return_documents()
-                        ? std::make_shared<std::vector<std::string>>(in.documents().begin(),
-                                                                     in.documents().end())
-                        : nullptr;
+        auto docs = in.return_documents() ? std::make_shared<std::vector<std::string>>(
+                                                in.documents().begin(), in.documents().end())
+                                          : nullptr;
         ask<reranker_actor, rerank_result>(
             sys_, actors().reranker,
             [done, docs, cid = in.correlation_id()](caf::expected<rerank_result> r) {
@@ -454,8 +451,7 @@ grpc::ServerUnaryReactor* embedder_service::Tokenize(grpc::CallbackServerContext
 }
 
 grpc::ServerUnaryReactor* embedder_service::Info(grpc::CallbackServerContext* ctx,
-                                                 const ev1::InfoRequest*,
-                                                 ev1::InfoResponse* resp) {
+                                                 const ev1::InfoRequest*, ev1::InfoResponse* resp) {
   auto* reactor = new unary_reactor(this, "Info", 0, false);
   bool counted = false;
   if (auto st = refuse(*this, counted); !st.ok()) {

@@ -36,8 +36,11 @@ void done(self_ptr self, const request_ptr& r, caf::expected<rerank_result> out)
   --st.in_flight;
   std::chrono::duration<double> took = clock::now() - r->start;
   if (st.metrics) {
-    metric::rerank_done ev{st.model ? st.model->model_id : "unknown", out ? "ok" : "error",
-                           static_cast<uint32_t>(r->req.documents.size()), took.count(), {}};
+    metric::rerank_done ev{st.model ? st.model->model_id : "unknown",
+                           out ? "ok" : "error",
+                           static_cast<uint32_t>(r->req.documents.size()),
+                           took.count(),
+                           {}};
     if (out)
       for (auto& k : out->ranks)
         ev.scores.push_back(k.score);
@@ -67,8 +70,8 @@ caf::expected<packed_sequences> build_prompts(self_ptr self, const request_ptr& 
   seqs.offsets.push_back(0);
   uint32_t tokens = 0;
   for (size_t i = 0; i < r->req.documents.size(); ++i) {
-    auto body = st.tokenizer->encode(rerank_body(instruction, r->req.query, r->req.documents[i]),
-                                     eo);
+    auto body =
+        st.tokenizer->encode(rerank_body(instruction, r->req.query, r->req.documents[i]), eo);
     auto field = "documents[" + std::to_string(i) + "]";
     if (!body)
       return make_error(code_of(body.error()), field + ": " + message_of(body.error()));
@@ -104,14 +107,15 @@ void start(self_ptr self, const request_ptr& r) {
                                                   " has no output projection and cannot rerank"));
   if (!r->req.model.empty() && r->req.model != st.model->model_id)
     return done(self, r,
-                make_error(ec::unknown_model, "model: '" + r->req.model +
-                                                  "' is not served here; available: " +
-                                                  st.model->model_id));
+                make_error(ec::unknown_model,
+                           "model: '" + r->req.model +
+                               "' is not served here; available: " + st.model->model_id));
   auto t0 = clock::now();
   auto seqs = build_prompts(self, r);
   if (!seqs)
     return done(self, r, seqs.error());
-  r->result.timings.tokenize_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+  r->result.timings.tokenize_ms =
+      std::chrono::duration<double, std::milli>(clock::now() - t0).count();
   worker_job job;
   job.id = r->req.request_id;
   job.kind = job_kind::score;

@@ -24,7 +24,8 @@ struct reranker_config {
   std::string default_instruction =
       "Given a web search query, retrieve relevant passages that answer the query";
   std::chrono::milliseconds default_timeout{60000};
-  uint32_t max_prompt_tokens = 8192; // a whole prompt (template + query + document), capped by the model
+  uint32_t max_prompt_tokens =
+      8192; // a whole prompt (template + query + document), capped by the model
 };
 
 struct reranker_state {

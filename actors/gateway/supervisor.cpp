@@ -24,8 +24,7 @@ int64_t now_ns() {
 }
 
 bool opens_breaker(ec code) {
-  return code == ec::worker_unavailable || code == ec::deadline_exceeded ||
-         code == ec::internal;
+  return code == ec::worker_unavailable || code == ec::deadline_exceeded || code == ec::internal;
 }
 
 bool retryable(ec code) {
@@ -37,8 +36,8 @@ void publish(self_ptr self) {
   auto& st = self->state;
   std::map<std::string, std::string> state;
   for (auto& [addr, ep] : st.endpoints)
-    state["breaker " + addr] = std::string(to_string(ep.state)) + " fails=" +
-                               std::to_string(ep.consecutive_failures) + "/" +
+    state["breaker " + addr] = std::string(to_string(ep.state)) +
+                               " fails=" + std::to_string(ep.consecutive_failures) + "/" +
                                std::to_string(st.cfg.failure_threshold) +
                                " inflight=" + std::to_string(ep.in_flight);
   state["routed"] = std::to_string(st.routed);
@@ -88,8 +87,8 @@ void record_failure(self_ptr self, supervisor_state::endpoint& ep, const caf::er
   ep.last_error = message_of(err);
   if (ep.state == breaker::closed && ep.consecutive_failures >= self->state.cfg.failure_threshold)
     set_state(self, ep, breaker::open,
-              std::to_string(ep.consecutive_failures) + " consecutive failures, last: " +
-                  ep.last_error);
+              std::to_string(ep.consecutive_failures) +
+                  " consecutive failures, last: " + ep.last_error);
   else if (ep.state == breaker::half_open)
     set_state(self, ep, breaker::open, "probe failed: " + ep.last_error);
 }
@@ -122,8 +121,8 @@ void probe(self_ptr self, const std::string& address) {
               return;
             }
             if (!ep.verified)
-              spdlog::info("worker {} serves {} (dimension {}, {} on {}{})", address,
-                           info.model_id, info.dimension, info.dtype, info.device,
+              spdlog::info("worker {} serves {} (dimension {}, {} on {}{})", address, info.model_id,
+                           info.dimension, info.dtype, info.device,
                            info.trained ? "" : ", UNTRAINED");
             ep.verified = true;
             ep.info = std::move(info);
@@ -205,10 +204,10 @@ void no_endpoint(self_ptr self, uint64_t id) {
     half += ep.state == breaker::half_open ? 1 : 0;
   }
   finish(self, id,
-         make_error(ec::circuit_open,
-                    "no GPU worker available: " + std::to_string(st.endpoints.size()) +
-                        " endpoint(s), " + std::to_string(open) + " with an open circuit breaker, " +
-                        std::to_string(half) + " being probed; retry shortly"));
+         make_error(ec::circuit_open, "no GPU worker available: " +
+                                          std::to_string(st.endpoints.size()) + " endpoint(s), " +
+                                          std::to_string(open) + " with an open circuit breaker, " +
+                                          std::to_string(half) + " being probed; retry shortly"));
 }
 
 void route(self_ptr self, uint64_t id) {
@@ -266,8 +265,9 @@ void route(self_ptr self, uint64_t id) {
             if (!retryable(code) || p.attempts > st.cfg.max_retries || !time_left)
               return finish(self, id, err);
             if (st.metrics)
-              self->send(st.metrics, metric::client_retry{
-                                         address, p.job.kind == job_kind::embed ? "Embed" : "Score"});
+              self->send(
+                  st.metrics,
+                  metric::client_retry{address, p.job.kind == job_kind::embed ? "Embed" : "Score"});
             ++st.retries;
             // Backoff with jitter in [0.5, 1.5) x base, so that retries of a burst spread out.
             std::uniform_real_distribution<double> jitter(0.5, 1.5);
@@ -283,9 +283,9 @@ void route(self_ptr self, uint64_t id) {
 
 const char* to_string(supervisor_state::breaker b) {
   switch (b) {
-    case breaker::closed: return "closed";
-    case breaker::open: return "open";
-    case breaker::half_open: return "half_open";
+  case breaker::closed: return "closed";
+  case breaker::open: return "open";
+  case breaker::half_open: return "half_open";
   }
   return "unknown";
 }

@@ -112,8 +112,8 @@ void to_proto(const process_snapshot& in, iv1::Snapshot* out) {
 
 inspector_grpc_service::inspector_grpc_service(caf::actor_system& sys, inspector_actor inspector,
                                                bool require_token, std::string token)
-  : sys_(sys), inspector_(std::move(inspector)), require_token_(require_token),
-    token_(std::move(token)) {}
+    : sys_(sys), inspector_(std::move(inspector)), require_token_(require_token),
+      token_(std::move(token)) {}
 
 grpc::Status inspector_grpc_service::authorize(const grpc::CallbackServerContext* ctx) const {
   if (!require_token_)
@@ -123,8 +123,7 @@ grpc::Status inspector_grpc_service::authorize(const grpc::CallbackServerContext
             "the inspect API on a non-loopback address needs --inspect-token at start-up"};
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");
-  if (it == md.end() ||
-      std::string(it->second.data(), it->second.size()) != "Bearer " + token_)
+  if (it == md.end() || std::string(it->second.data(), it->second.size()) != "Bearer " + token_)
     return {grpc::StatusCode::UNAUTHENTICATED,
             "the inspect API needs 'authorization: Bearer <token>'"};
   return grpc::Status::OK;
@@ -147,8 +146,8 @@ grpc::ServerUnaryReactor* inspector_grpc_service::ListActors(grpc::CallbackServe
               reactor->Finish(grpc::Status::OK);
             },
             [reactor](caf::error& err) {
-              reactor->Finish({grpc::StatusCode::INTERNAL,
-                               "inspector did not answer: " + caf::to_string(err)});
+              reactor->Finish(
+                  {grpc::StatusCode::INTERNAL, "inspector did not answer: " + caf::to_string(err)});
             });
   });
   return reactor;

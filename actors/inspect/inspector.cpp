@@ -4,9 +4,10 @@
 
 namespace embed {
 
-inspector_actor::behavior_type
-inspector(inspector_actor::stateful_pointer<inspector_state> self, std::string process,
-          std::shared_ptr<probes::registry> registry, std::shared_ptr<request_counters> counters) {
+inspector_actor::behavior_type inspector(inspector_actor::stateful_pointer<inspector_state> self,
+                                         std::string process,
+                                         std::shared_ptr<probes::registry> registry,
+                                         std::shared_ptr<request_counters> counters) {
   auto& st = self->state;
   st.process = std::move(process);
   st.registry = std::move(registry);

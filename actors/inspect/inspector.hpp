@@ -37,9 +37,10 @@ struct inspector_state {
   std::map<uint64_t, previous> prev;
 };
 
-inspector_actor::behavior_type
-inspector(inspector_actor::stateful_pointer<inspector_state> self, std::string process,
-          std::shared_ptr<probes::registry> registry, std::shared_ptr<request_counters> counters);
+inspector_actor::behavior_type inspector(inspector_actor::stateful_pointer<inspector_state> self,
+                                         std::string process,
+                                         std::shared_ptr<probes::registry> registry,
+                                         std::shared_ptr<request_counters> counters);
 
 inspector_actor spawn_inspector(caf::actor_system& sys, std::string process,
                                 std::shared_ptr<probes::registry> registry,

@@ -17,7 +17,7 @@ namespace embed::probes {
 class probe {
 public:
   probe(uint64_t id, std::string name, std::string kind, std::string parent)
-    : id_(id), name_(std::move(name)), kind_(std::move(kind)), parent_(std::move(parent)) {}
+      : id_(id), name_(std::move(name)), kind_(std::move(kind)), parent_(std::move(parent)) {}
 
   uint64_t id() const { return id_; }
   const std::string& name() const { return name_; }
@@ -84,15 +84,15 @@ private:
 class handler_scope {
 public:
   handler_scope(probe* p, uint64_t mailbox_depth)
-    : probe_(p), depth_(mailbox_depth), start_(std::chrono::steady_clock::now()) {}
+      : probe_(p), depth_(mailbox_depth), start_(std::chrono::steady_clock::now()) {}
   handler_scope(const std::shared_ptr<probe>& p, uint64_t mailbox_depth)
-    : handler_scope(p.get(), mailbox_depth) {}
+      : handler_scope(p.get(), mailbox_depth) {}
   ~handler_scope() {
     if (probe_ != nullptr)
-      probe_->record(depth_, static_cast<uint64_t>(
-                                 std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::steady_clock::now() - start_)
-                                     .count()));
+      probe_->record(depth_,
+                     static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               std::chrono::steady_clock::now() - start_)
+                                               .count()));
   }
   handler_scope(const handler_scope&) = delete;
   handler_scope& operator=(const handler_scope&) = delete;

@@ -39,8 +39,8 @@ void report_depth(self_ptr self) {
                        {"running", st.busy ? "yes" : "no"},
                        {"batches", std::to_string(st.batches)}});
   if (st.metrics)
-    self->send(st.metrics,
-               metric::queue_depth{st.cfg.device, st.cfg.model, waiting_jobs(st), st.queued_tokens});
+    self->send(st.metrics, metric::queue_depth{st.cfg.device, st.cfg.model, waiting_jobs(st),
+                                               st.queued_tokens});
 }
 
 void notify_drained(self_ptr self) {
@@ -220,10 +220,10 @@ caf::error batcher_config::validate() const {
   if (max_batch_requests == 0)
     return make_error(ec::invalid_argument, "--max-batch-requests must be > 0");
   if (max_queue_tokens < max_batch_tokens)
-    return make_error(ec::invalid_argument,
-                      "--max-queue-tokens (" + std::to_string(max_queue_tokens) +
-                          ") must be >= --max-batch-tokens (" + std::to_string(max_batch_tokens) +
-                          ")");
+    return make_error(ec::invalid_argument, "--max-queue-tokens (" +
+                                                std::to_string(max_queue_tokens) +
+                                                ") must be >= --max-batch-tokens (" +
+                                                std::to_string(max_batch_tokens) + ")");
   return {};
 }
 
@@ -238,8 +238,8 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
   st.limits.max_tokens = std::min<uint32_t>(limits.max_tokens, st.cfg.max_batch_tokens);
   st.holder = std::move(holder);
   st.metrics = std::move(metrics);
-  st.probe->set_state({{"queue_requests", "0"}, {"queue_tokens", "0"}, {"running", "no"},
-                       {"batches", "0"}});
+  st.probe->set_state(
+      {{"queue_requests", "0"}, {"queue_tokens", "0"}, {"running", "no"}, {"batches", "0"}});
   return {
       [self](worker_job& job) -> caf::result<worker_output> {
         auto probe_scope = probes::scope(self);

@@ -19,8 +19,8 @@ class job_reactor final : public grpc::ServerUnaryReactor {
 public:
   job_reactor(batcher_actor batcher, uint64_t job_id, http_metrics_actor metrics,
               const char* method, std::shared_ptr<request_counters> counters)
-    : counters_(std::move(counters)), batcher_(std::move(batcher)), job_id_(job_id), metrics_(std::move(metrics)),
-      method_(method), start_(clock::now()) {}
+      : counters_(std::move(counters)), batcher_(std::move(batcher)), job_id_(job_id),
+        metrics_(std::move(metrics)), method_(method), start_(clock::now()) {}
 
   void finish(const grpc::Status& st) {
     ++counters_->requests;
@@ -59,7 +59,7 @@ int64_t deadline_ns(grpc::CallbackServerContext* ctx) {
 } // namespace
 
 worker_grpc_service::worker_grpc_service(caf::actor_system& sys, http_metrics_actor metrics)
-  : sys_(sys), metrics_(std::move(metrics)) {}
+    : sys_(sys), metrics_(std::move(metrics)) {}
 
 void worker_grpc_service::set_ready(batcher_actor batcher, worker::v1::InfoResponse info) {
   std::lock_guard<std::mutex> guard(info_mutex_);

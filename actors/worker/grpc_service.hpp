@@ -39,8 +39,8 @@ public:
 
 private:
   template <class Response>
-  grpc::ServerUnaryReactor* submit(grpc::CallbackServerContext* ctx, worker_job job,
-                                   Response* resp, const char* method);
+  grpc::ServerUnaryReactor* submit(grpc::CallbackServerContext* ctx, worker_job job, Response* resp,
+                                   const char* method);
 
   caf::actor_system& sys_;
   http_metrics_actor metrics_;

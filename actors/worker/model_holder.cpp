@@ -68,13 +68,12 @@ model_holder(model_holder_actor::stateful_pointer<model_holder_state> self,
             longest = std::max(longest, batch.sequences.length(i));
           auto tokens = static_cast<uint32_t>(batch.sequences.ids.size());
           // CUDA right-pads a batch to its longest sequence; the CPU path runs packed sequences.
-          auto padded = st.device == "cpu" ? tokens
-                                           : static_cast<uint32_t>(longest * batch.sequences.size());
+          auto padded =
+              st.device == "cpu" ? tokens : static_cast<uint32_t>(longest * batch.sequences.size());
           self->send(st.metrics, metric::batch_done{st.device, st.model_id, out.count, tokens,
                                                     padded, took.count()});
-          self->send(st.metrics,
-                     metric::device_memory{st.device, st.model->device_memory_used(),
-                                           st.model->device_memory_total()});
+          self->send(st.metrics, metric::device_memory{st.device, st.model->device_memory_used(),
+                                                       st.model->device_memory_total()});
         }
         return out;
       },

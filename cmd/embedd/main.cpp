@@ -137,7 +137,8 @@ int run(const options& o) {
   if (auto err = ccfg.validate())
     return fail(err);
 
-  auto tok_path = o.tokenizer.empty() ? tok::default_tokenizer_path("qwen3-embedding") : o.tokenizer;
+  auto tok_path =
+      o.tokenizer.empty() ? tok::default_tokenizer_path("qwen3-embedding") : o.tokenizer;
   auto tokenizer = tok::tokenizer::from_file(tok_path);
   if (!tokenizer)
     return fail(tokenizer.error());

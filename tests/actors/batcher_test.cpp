@@ -133,21 +133,24 @@ struct batcher_fixture : ::testing::Test {
 
   uint32_t held() {
     uint32_t n = 0;
-    (*self)->request(holder, caf::infinite, atom::status_v).receive([&](uint32_t x) { n = x; },
-                                                                     [](caf::error&) {});
+    (*self)
+        ->request(holder, caf::infinite, atom::status_v)
+        .receive([&](uint32_t x) { n = x; }, [](caf::error&) {});
     return n;
   }
 
   uint64_t waiting_jobs() {
     uint64_t n = 0;
-    (*self)->request(batcher, caf::infinite, atom::status_v)
+    (*self)
+        ->request(batcher, caf::infinite, atom::status_v)
         .receive([&](uint64_t jobs, uint64_t) { n = jobs; }, [](caf::error&) {});
     return n;
   }
 
   std::vector<worker_job> seen() {
     std::vector<worker_job> out;
-    (*self)->request(holder, caf::infinite, atom::get_v)
+    (*self)
+        ->request(holder, caf::infinite, atom::get_v)
         .receive([&](std::vector<worker_job>& v) { out = std::move(v); }, [](caf::error&) {});
     return out;
   }
@@ -282,9 +285,12 @@ TEST_F(batcher_fixture, cancelled_and_expired_jobs_never_reach_the_model) {
   collect(1);
   EXPECT_EQ(code_of(errors[2]), ec::cancelled);
   // The deadline passes while the model is still busy; then the model frees up.
-  poll([&] { return std::chrono::system_clock::now().time_since_epoch() >
-                    std::chrono::nanoseconds(expiring.deadline_ns); },
-       "the deadline");
+  poll(
+      [&] {
+        return std::chrono::system_clock::now().time_since_epoch() >
+               std::chrono::nanoseconds(expiring.deadline_ns);
+      },
+      "the deadline");
   hold(false);
   collect(3);
   EXPECT_EQ(code_of(errors[3]), ec::deadline_exceeded);

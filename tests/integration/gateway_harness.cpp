@@ -7,7 +7,8 @@
 
 namespace embed::testing {
 
-gateway_proc::gateway_proc(const std::vector<std::string>& workers, std::vector<std::string> extra) {
+gateway_proc::gateway_proc(const std::vector<std::string>& workers,
+                           std::vector<std::string> extra) {
   port = free_port();
   metrics_port = free_port();
   std::string list;

@@ -23,7 +23,7 @@ using namespace std::chrono_literals;
 namespace {
 
 grpc::Status call_embed(gateway_proc& g, const ev1::EmbedRequest& req, ev1::EmbedResponse* resp,
-                   std::chrono::milliseconds timeout = 120s) {
+                        std::chrono::milliseconds timeout = 120s) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + timeout);
   return g.stub->Embed(&ctx, req, resp);
@@ -228,12 +228,14 @@ TEST_F(gateway_e2e, every_validation_error_names_the_field) {
   };
   std::vector<bad> cases;
   cases.push_back({embed_request({}), grpc::StatusCode::INVALID_ARGUMENT, "inputs: empty list"});
-  cases.push_back({embed_request({"ok", "  "}), grpc::StatusCode::INVALID_ARGUMENT, "inputs[1]: blank"});
+  cases.push_back(
+      {embed_request({"ok", "  "}), grpc::StatusCode::INVALID_ARGUMENT, "inputs[1]: blank"});
   cases.push_back({embed_request(std::vector<std::string>(9, "x")),
                    grpc::StatusCode::INVALID_ARGUMENT, "inputs: 9 inputs, limit 8"});
   cases.push_back({embed_request({std::string(2001, 'a')}), grpc::StatusCode::INVALID_ARGUMENT,
                    "inputs[0]: 2001 characters, limit 2000"});
-  cases.push_back({embed_request({std::string(500, 'a') + " b c d e f g h i j k l m n o p q r s t "
+  cases.push_back({embed_request({std::string(500, 'a') +
+                                  " b c d e f g h i j k l m n o p q r s t "
                                   "u v w x y z 1 2 3 4 5 6 7 8 9 0 ! @ # $ % ^ & * ( ) - + = ; : "
                                   "' , . / ? < > a b c d e f g h i"}),
                    grpc::StatusCode::INVALID_ARGUMENT, "tokens, limit 64"});
@@ -322,8 +324,8 @@ TEST(gateway_redis, two_gateways_share_the_l2_cache) {
     auto st = call_embed(a, embed_request({"after redis died " + std::to_string(i)}), &r);
     ASSERT_TRUE(st.ok()) << st.error_message();
   }
-  EXPECT_TRUE(poll_until([&] { return metric_sum(a.metrics(), "embed_cache_errors_total") > 0; },
-                         30s));
+  EXPECT_TRUE(
+      poll_until([&] { return metric_sum(a.metrics(), "embed_cache_errors_total") > 0; }, 30s));
 }
 
 TEST(gateway_failover, a_worker_killed_under_load_loses_no_request) {
@@ -426,14 +428,17 @@ TEST(gateway_discovery, a_file_change_adds_and_removes_workers) {
   };
   EXPECT_EQ(endpoints(), (std::set<std::string>{w1.address() + "=closed"}));
   write(w1.address() + "\n" + w2.address() + "\n");
-  EXPECT_TRUE(poll_until([&] {
-    return endpoints() ==
-           std::set<std::string>{w1.address() + "=closed", w2.address() + "=closed"};
-  }, 60s)) << g.proc->log();
+  EXPECT_TRUE(poll_until(
+      [&] {
+        return endpoints() ==
+               std::set<std::string>{w1.address() + "=closed", w2.address() + "=closed"};
+      },
+      60s))
+      << g.proc->log();
   write(w2.address() + "\n");
-  EXPECT_TRUE(poll_until([&] {
-    return endpoints() == std::set<std::string>{w2.address() + "=closed"};
-  }, 60s)) << g.proc->log();
+  EXPECT_TRUE(poll_until(
+      [&] { return endpoints() == std::set<std::string>{w2.address() + "=closed"}; }, 60s))
+      << g.proc->log();
   ev1::EmbedResponse resp;
   EXPECT_TRUE(call_embed(g, embed_request({"served by the second worker"}), &resp).ok());
 }
@@ -442,9 +447,8 @@ TEST(gateway_health, serving_only_while_a_worker_is_reachable) {
   auto port = free_port();
   gateway_proc g({"127.0.0.1:" + std::to_string(port)});
   // No worker yet: the gateway is up but NOT_SERVING, and calls fail clearly.
-  ASSERT_TRUE(poll_until([&] {
-    return g.health_status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
-  }));
+  ASSERT_TRUE(poll_until(
+      [&] { return g.health_status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING; }));
   ev1::EmbedResponse resp;
   auto st = call_embed(g, embed_request({"x"}), &resp, 10s);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
@@ -457,9 +461,9 @@ TEST(gateway_health, serving_only_while_a_worker_is_reachable) {
     w.proc->wait();
   }
   // Without traffic, the periodic health probe finds the worker gone.
-  EXPECT_TRUE(poll_until([&] {
-    return g.health_status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
-  }, 60s)) << g.proc->log();
+  EXPECT_TRUE(poll_until(
+      [&] { return g.health_status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING; }, 60s))
+      << g.proc->log();
   // SIGTERM: the gateway exits 0.
   g.proc->signal(SIGTERM);
   auto code = g.proc->wait(60s);

@@ -68,8 +68,11 @@ TEST(inspect, every_actor_is_listed_counts_grow_and_breakers_change) {
   }
   EXPECT_EQ(stages, 2);
   EXPECT_EQ(clients, 2);
-  EXPECT_TRUE(first["cache"].state().count("hit_ratio") ||
-              poll_until([&] { return by_name(list_actors(g.channel))["cache"].state().count("hit_ratio") > 0; }, 30s));
+  EXPECT_TRUE(
+      first["cache"].state().count("hit_ratio") ||
+      poll_until(
+          [&] { return by_name(list_actors(g.channel))["cache"].state().count("hit_ratio") > 0; },
+          30s));
   auto breaker_key = "breaker " + w1.address();
   auto breaker = [&] {
     auto s = by_name(list_actors(g.channel))["supervisor"].state();
@@ -77,11 +80,13 @@ TEST(inspect, every_actor_is_listed_counts_grow_and_breakers_change) {
   };
   EXPECT_EQ(breaker().rfind("closed", 0), 0u) << breaker();
   // Handled-message counts grow between two snapshots under load.
-  ASSERT_TRUE(poll_until([&] {
-    auto later = by_name(list_actors(g.channel));
-    return later["supervisor"].messages_handled() > first["supervisor"].messages_handled() &&
-           later["cache"].messages_handled() > first["cache"].messages_handled();
-  }, 60s));
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto later = by_name(list_actors(g.channel));
+        return later["supervisor"].messages_handled() > first["supervisor"].messages_handled() &&
+               later["cache"].messages_handled() > first["cache"].messages_handled();
+      },
+      60s));
   // The worker's own actors.
   auto wsnap = list_actors(w1.channel);
   EXPECT_EQ(wsnap.process(), "gpu-worker");
@@ -124,18 +129,27 @@ TEST(inspect, a_non_loopback_gateway_requires_the_token) {
   worker_proc w;
   auto port = free_port();
   // Listening on every address: the inspect API asks for the start-up token.
-  std::vector<std::string> argv{bin_dir() + "/embedd", "--listen", "0.0.0.0:" + std::to_string(port),
-                                "--allow-insecure-remote", "--inspect-token", "s3cret",
-                                "--metrics-listen", "127.0.0.1:" + std::to_string(free_port()),
-                                "--workers", w.address()};
+  std::vector<std::string> argv{bin_dir() + "/embedd",
+                                "--listen",
+                                "0.0.0.0:" + std::to_string(port),
+                                "--allow-insecure-remote",
+                                "--inspect-token",
+                                "s3cret",
+                                "--metrics-listen",
+                                "127.0.0.1:" + std::to_string(free_port()),
+                                "--workers",
+                                w.address()};
   process gw("embedd-remote", argv);
-  auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                grpc::InsecureChannelCredentials());
+  auto ch =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
   grpc::Status st;
-  ASSERT_TRUE(poll_until([&] {
-    list_actors(ch, "", &st);
-    return st.error_code() != grpc::StatusCode::UNAVAILABLE;
-  }, 60s)) << gw.log();
+  ASSERT_TRUE(poll_until(
+      [&] {
+        list_actors(ch, "", &st);
+        return st.error_code() != grpc::StatusCode::UNAVAILABLE;
+      },
+      60s))
+      << gw.log();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
   list_actors(ch, "wrong", &st);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
@@ -145,8 +159,9 @@ TEST(inspect, a_non_loopback_gateway_requires_the_token) {
 }
 
 TEST(inspect, plaintext_on_a_public_address_needs_an_explicit_flag) {
-  process gw("embedd-refuses", {bin_dir() + "/embedd", "--listen", "0.0.0.0:" + std::to_string(free_port()),
-                                "--workers", "127.0.0.1:1"});
+  process gw("embedd-refuses",
+             {bin_dir() + "/embedd", "--listen", "0.0.0.0:" + std::to_string(free_port()),
+              "--workers", "127.0.0.1:1"});
   auto code = gw.wait(60s);
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 2);

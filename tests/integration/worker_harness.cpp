@@ -40,11 +40,11 @@ int worker_proc::health_status(bool fresh) {
 
 bool worker_proc::wait_serving(std::chrono::milliseconds timeout) {
   return poll_until(
-      [&] {
-        return !proc->running() ||
-               health_status() == grpc::health::v1::HealthCheckResponse::SERVING;
-      },
-      timeout, std::chrono::milliseconds(50)) &&
+             [&] {
+               return !proc->running() ||
+                      health_status() == grpc::health::v1::HealthCheckResponse::SERVING;
+             },
+             timeout, std::chrono::milliseconds(50)) &&
          proc->running();
 }
 

@@ -81,8 +81,8 @@ TEST(worker_process, results_equal_the_model_library) {
     EXPECT_EQ(dim, dims == 0 ? 64u : dims);
     ASSERT_EQ(resp.count(), seqs.size());
     for (size_t i = 0; i < seqs.size(); ++i)
-      expect_close(reference_embedding(*model, seqs[i], normalize, dims), got.data() + i * dim,
-                   dim, 1e-5f);
+      expect_close(reference_embedding(*model, seqs[i], normalize, dims), got.data() + i * dim, dim,
+                   1e-5f);
   }
 }
 
@@ -115,13 +115,12 @@ TEST(worker_process, concurrent_clients_get_what_each_would_get_alone) {
   // The batcher really merged concurrent work: fewer forwards than requests.
   auto m = w.metrics();
   EXPECT_LT(metric_sum(m, "embed_gpu_batches_total"), static_cast<double>(clients)) << m;
-  EXPECT_EQ(metric_sum(m, "embed_gpu_tokens_total"),
-            [&] {
-              double t = 0;
-              for (auto& s : seqs)
-                t += static_cast<double>(s.size());
-              return t;
-            }());
+  EXPECT_EQ(metric_sum(m, "embed_gpu_tokens_total"), [&] {
+    double t = 0;
+    for (auto& s : seqs)
+      t += static_cast<double>(s.size());
+    return t;
+  }());
 }
 
 TEST(worker_process, overload_is_refused_while_admitted_work_completes) {
@@ -172,9 +171,9 @@ TEST(worker_process, cancelled_and_expired_calls_do_not_run) {
     wv1::EmbedResponse resp;
     return embed_call(w, blocker_b, &resp).ok();
   });
-  ASSERT_TRUE(poll_until(
-      [&] { return metric_sum(w.metrics(), "embed_gpu_queue_depth_requests") >= 1; },
-      std::chrono::seconds(60), std::chrono::milliseconds(2)))
+  ASSERT_TRUE(
+      poll_until([&] { return metric_sum(w.metrics(), "embed_gpu_queue_depth_requests") >= 1; },
+                 std::chrono::seconds(60), std::chrono::milliseconds(2)))
       << "the second blocker never waited: " << w.metrics() << w.proc->log();
   grpc::ClientContext cancel_ctx;
   wv1::EmbedRequest creq;
@@ -195,8 +194,8 @@ TEST(worker_process, cancelled_and_expired_calls_do_not_run) {
   EXPECT_EQ(cancelled_status.error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(a.get());
   EXPECT_TRUE(b.get());
-  ASSERT_TRUE(poll_until(
-      [&] { return metric_sum(w.metrics(), "embed_gpu_queue_depth_requests") == 0; }));
+  ASSERT_TRUE(
+      poll_until([&] { return metric_sum(w.metrics(), "embed_gpu_queue_depth_requests") == 0; }));
   // Only the blockers' 32000 tokens reached the model; the 777 and 555 never did.
   auto m = w.metrics();
   EXPECT_EQ(metric_sum(m, "embed_gpu_tokens_total"), 32000.0) << m;
@@ -240,9 +239,9 @@ TEST(worker_process, sigterm_drains_queued_work_and_exits_zero) {
       auto st = embed_call(w, random_sequences(1, 151669, 600, 600, 100 + i), &r);
       (st.ok() ? ok : failed)++;
     });
-  ASSERT_TRUE(poll_until(
-      [&] { return metric_sum(w.metrics(), "embed_gpu_queue_depth_requests") >= 4; },
-      std::chrono::seconds(60), std::chrono::milliseconds(2)))
+  ASSERT_TRUE(
+      poll_until([&] { return metric_sum(w.metrics(), "embed_gpu_queue_depth_requests") >= 4; },
+                 std::chrono::seconds(60), std::chrono::milliseconds(2)))
       << "requests never queued up";
   w.proc->signal(SIGTERM);
   for (auto& t : threads)
@@ -367,8 +366,8 @@ TEST_F(worker_contract, dimensions_too_large) {
 TEST_F(worker_contract, deadline) {
   // A deadline that has already passed when the call arrives.
   wv1::EmbedResponse r;
-  auto st = embed_call(*w, {std::vector<uint32_t>(2000, 7)}, &r, true, 0,
-                       std::chrono::milliseconds(1));
+  auto st =
+      embed_call(*w, {std::vector<uint32_t>(2000, 7)}, &r, true, 0, std::chrono::milliseconds(1));
   EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << st.error_message();
 }
 

@@ -52,8 +52,8 @@ TEST(validate_embedding, empty_list) {
 }
 
 TEST(validate_embedding, blank_text) {
-  expect_error(validate(request({"ok", " \t\n"}), limits()), ec::empty_input, "inputs[1]:",
-               "blank");
+  expect_error(validate(request({"ok", " \t\n"}), limits()), ec::empty_input,
+               "inputs[1]:", "blank");
   expect_error(validate(request({""}), limits()), ec::empty_input, "inputs[0]:");
 }
 
@@ -65,8 +65,8 @@ TEST(validate_embedding, too_many_inputs) {
 TEST(validate_embedding, too_long_counts_code_points) {
   // 10 code points in 20 bytes is within the limit; 11 is not.
   EXPECT_FALSE(validate(request({"éééééééééé"}), limits()));
-  expect_error(validate(request({"ok", "ok", "ok", "ééééééééééé"}), limits()),
-               ec::input_too_long, "inputs[3]: 11 characters, limit 10");
+  expect_error(validate(request({"ok", "ok", "ok", "ééééééééééé"}), limits()), ec::input_too_long,
+               "inputs[3]: 11 characters, limit 10");
 }
 
 TEST(validate_embedding, invalid_utf8) {
@@ -99,8 +99,7 @@ TEST(validate_embedding, dimensions_not_allowed) {
 TEST(validate_embedding, unknown_prompt_name) {
   auto r = request({"a"});
   r.options.prompt_name = "nope";
-  expect_error(validate(r, limits()), ec::invalid_argument, "options.prompt_name:",
-               "known: query");
+  expect_error(validate(r, limits()), ec::invalid_argument, "options.prompt_name:", "known: query");
 }
 
 TEST(validate_embedding, instruction_and_prompt_name_together) {
