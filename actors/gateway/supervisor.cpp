@@ -36,7 +36,7 @@ void publish(self_ptr self) {
   auto& st = self->state;
   std::map<std::string, std::string> state;
   for (auto& [addr, ep] : st.endpoints)
-    state["breaker " + addr] = std::string(to_string(ep.state)) +
+    state["breaker:" + addr] = std::string(to_string(ep.state)) +
                                " fails=" + std::to_string(ep.consecutive_failures) + "/" +
                                std::to_string(st.cfg.failure_threshold) +
                                " inflight=" + std::to_string(ep.in_flight);

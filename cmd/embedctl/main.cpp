@@ -1,11 +1,13 @@
 // embedctl: one CLI::App, one add_*_command per subcommand, parse, run.
 // Exit codes: 0 success, 1 a failed call or input, 2 a usage error (see client.hpp).
+#include "cmd/embedctl/actors_command.hpp"
 #include "cmd/embedctl/client.hpp"
 #include "cmd/embedctl/embed_command.hpp"
 #include "cmd/embedctl/health_command.hpp"
 #include "cmd/embedctl/info_command.hpp"
 #include "cmd/embedctl/rerank_command.hpp"
 #include "cmd/embedctl/tokenize_command.hpp"
+#include "cmd/embedctl/top_command.hpp"
 
 #include <CLI/CLI.hpp>
 
@@ -20,6 +22,8 @@ int main(int argc, char** argv) {
   embed::cli::add_tokenize_command(app);
   embed::cli::add_info_command(app);
   embed::cli::add_health_command(app);
+  embed::cli::add_actors_command(app);
+  embed::cli::add_top_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

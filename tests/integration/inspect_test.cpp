@@ -73,7 +73,7 @@ TEST(inspect, every_actor_is_listed_counts_grow_and_breakers_change) {
       poll_until(
           [&] { return by_name(list_actors(g.channel))["cache"].state().count("hit_ratio") > 0; },
           30s));
-  auto breaker_key = "breaker " + w1.address();
+  auto breaker_key = "breaker:" + w1.address();
   auto breaker = [&] {
     auto s = by_name(list_actors(g.channel))["supervisor"].state();
     return s.count(breaker_key) ? s.at(breaker_key) : std::string("missing");
