@@ -11,11 +11,8 @@ scripts/setup.sh
 
 status=0
 labels=${EMBED_TEST_LABELS:-}
-ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900 \
-  ${labels:+-L "$labels"} || status=$?
-
 if [[ ${EMBED_SKIP_FUZZ:-0} != 1 && -z $labels ]]; then
-  # libFuzzer needs clang: a separate, small build of the fuzz targets only.
+  # libFuzzer needs clang: a separate, small build of the fuzz targets only, run for a bounded time.
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DEMBED_FUZZ=ON -DEMBED_BUILD_PERF=OFF >/dev/null
   fuzz_targets=$(cd build-fuzz && ninja -t targets all | grep -o '^[a-z_]*_fuzz:' | tr -d ':' | sort -u)
@@ -24,4 +21,8 @@ if [[ ${EMBED_SKIP_FUZZ:-0} != 1 && -z $labels ]]; then
     ctest --test-dir build-fuzz --output-on-failure -L fuzz || status=$?
   fi
 fi
+
+# The main suite last, so that its summary closes the output.
+ctest --test-dir build --output-on-failure -j"$(nproc)" --timeout 900 \
+  ${labels:+-L "$labels"} || status=$?
 exit $status

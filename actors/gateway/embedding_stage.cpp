@@ -54,8 +54,12 @@ void in_flight(self_ptr self, int64_t delta) {
   st.in_flight = static_cast<uint64_t>(static_cast<int64_t>(st.in_flight) + delta);
   st.probe->set_state(
       {{"in_flight", std::to_string(st.in_flight)}, {"requests", std::to_string(st.handled)}});
-  if (st.metrics)
+  if (st.metrics) {
     self->send(st.metrics, metric::in_flight{"embed", static_cast<int64_t>(st.in_flight)});
+    // Requests this stage actor holds (tokenized, waiting on the cache or a worker).
+    self->send(st.metrics,
+               metric::stage_queue_depth{"dispatch", static_cast<int64_t>(st.in_flight)});
+  }
 }
 
 void fail(self_ptr self, const request_ptr& r, const char* stage, caf::error err) {

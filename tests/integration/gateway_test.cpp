@@ -267,6 +267,16 @@ TEST_F(gateway_e2e, every_validation_error_names_the_field) {
 }
 
 TEST_F(gateway_e2e, info_and_metrics) {
+  // ctest runs every test in a process of its own: make the traffic the metrics count.
+  ev1::EmbedResponse er;
+  ASSERT_TRUE(call_embed(*g, embed_request({"metrics traffic"}), &er).ok());
+  ASSERT_TRUE(call_embed(*g, embed_request({"metrics traffic"}), &er).ok());
+  grpc::ClientContext rctx;
+  ev1::RerankRequest rr;
+  rr.set_query("q");
+  rr.add_documents("d");
+  ev1::RerankResponse rresp;
+  ASSERT_TRUE(g->stub->Rerank(&rctx, rr, &rresp).ok());
   grpc::ClientContext ctx;
   ev1::InfoResponse info;
   ASSERT_TRUE(g->stub->Info(&ctx, {}, &info).ok());
@@ -276,7 +286,13 @@ TEST_F(gateway_e2e, info_and_metrics) {
   EXPECT_EQ(info.workers(0).breaker_state(), "closed");
   EXPECT_EQ(info.limits().max_inputs_per_request(), 8u);
   ASSERT_EQ(info.prompt_names_size(), 1);
-  auto m = g->metrics();
+  // The metrics actors update asynchronously: poll until the traffic shows.
+  std::string m;
+  EXPECT_TRUE(poll_until([&] {
+    m = g->metrics();
+    return metric_sum(m, "embed_rerank_requests_total") > 0 &&
+           metric_sum(m, "embed_grpc_client_calls_total") > 0;
+  }, 30s));
   EXPECT_GT(metric_sum(m, "embed_grpc_server_requests_total"), 0) << m;
   EXPECT_GT(metric_sum(m, "embed_grpc_client_calls_total"), 0) << m;
   EXPECT_GT(metric_sum(m, "embed_pipeline_stage_executions_total"), 0) << m;
