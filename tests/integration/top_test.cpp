@@ -52,7 +52,12 @@ TEST(top_console, shows_live_actors_of_a_real_gateway_and_restores_the_terminal)
   auto before = tmux_capture(s);
   EXPECT_TRUE(tmux_wait_for(
       s, [&](const std::string& screen) { return screen != before; }, 30s));
-  EXPECT_TRUE(has(tmux_capture(s), "closed")) << "breaker state not shown:\n" << tmux_capture(s);
+  // A wider terminal shows the role-specific state in full: the supervisor's breaker.
+  tmux_resize(s, 220, 30);
+  EXPECT_TRUE(tmux_wait_for(
+      s, [&](const std::string& screen) { return has(screen, w.address() + "=closed"); }, 30s))
+      << "breaker state not shown:\n"
+      << tmux_capture(s);
   tmux_keys(s, "q");
   auto code = tmux_wait_exit(s, 30s);
   stop = true;
