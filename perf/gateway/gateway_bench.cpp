@@ -5,8 +5,12 @@
 //  (b) the latency the gateway adds on the miss path: for never-seen texts, the direct worker
 //      Embed of the gateway's token ids against the gateway Embed of the text, one call at a time,
 //      alternating which goes first; p50/p99 of both and of the per-text difference.
+//  --inspector-overhead instead: the same cache-hit closed loop against the same gateway, in
+//      alternating pairs of runs without any inspector watcher and with one inspect.v1.Inspector
+//      Watch stream (100 ms) read continuously by a background thread.
 // Starts the real gpu-worker (built-in model) and embedd on free loopback ports. See README.md.
 #include "embedding/v1/embedding.grpc.pb.h"
+#include "inspect/v1/inspect.grpc.pb.h"
 #include "perf/gateway/echo_server.hpp"
 #include "perf/worker/bench_process.hpp"
 #include "worker/v1/worker.grpc.pb.h"
@@ -55,13 +59,17 @@ struct options {
   int miss_texts = 300;    // never-seen texts for the miss path
   bool echo_in_process = false;
   bool keep = false;
+  bool inspector_overhead = false; // only the inspector-overhead pairs (no echo, no miss path)
+  int pairs = 6;                   // inspector-overhead pairs (without / with a watcher)
+  int watch_interval_ms = 100;     // the watcher's WatchRequest.interval_ms
 };
 
 [[noreturn]] void usage(const std::string& error) {
   std::cerr << "gateway_bench: " << error << "\n"
             << "usage: gateway_bench [--bin-dir DIR (gpu-worker, embedd)] [--clients C (8)]\n"
                "  [--requests N (10000)] [--warm-requests N (500)] [--rounds R (3)]\n"
-               "  [--hit-texts N (64)] [--miss-texts N (300)] [--echo-in-process] [--keep]\n";
+               "  [--hit-texts N (64)] [--miss-texts N (300)] [--echo-in-process] [--keep]\n"
+               "  [--inspector-overhead [--pairs P (6)] [--watch-interval-ms MS (100)]]\n";
   std::exit(2);
 }
 
@@ -99,11 +107,17 @@ options parse(int argc, char** argv) {
       o.echo_in_process = true;
     else if (a == "--keep")
       o.keep = true;
+    else if (a == "--inspector-overhead")
+      o.inspector_overhead = true;
+    else if (a == "--pairs")
+      o.pairs = number();
+    else if (a == "--watch-interval-ms")
+      o.watch_interval_ms = number();
     else
       usage("unknown option " + a);
   }
   if (o.clients < 1 || o.requests < 1 || o.warm_requests < 0 || o.rounds < 1 ||
-      o.hit_texts < 1 || o.miss_texts < 2)
+      o.hit_texts < 1 || o.miss_texts < 2 || o.pairs < 1 || o.watch_interval_ms < 1)
     usage("every count must be positive (miss-texts >= 2)");
   if (o.bin_dir.empty()) {
     for (std::string d :
@@ -215,6 +229,201 @@ bool wait_file(const std::string& path, child_process& proc, std::chrono::second
   return false;
 }
 
+// One inspect.v1.Inspector Watch stream on its own connection, read continuously by a background
+// thread until stop(); counts the snapshots received (what `embedctl top` keeps open).
+class inspector_watcher {
+public:
+  inspector_watcher(const std::string& addr, int interval_ms) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(64 << 20);
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1); // its own TCP connection, not the load's
+    stub_ = inspect::v1::Inspector::NewStub(
+        grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args));
+    inspect::v1::WatchRequest req;
+    req.set_interval_ms(uint32_t(interval_ms));
+    reader_ = stub_->Watch(&ctx_, req);
+    thread_ = std::thread([this] {
+      inspect::v1::Snapshot snap;
+      while (reader_->Read(&snap)) {
+        actors_.store(snap.actors_size());
+        snapshots_.fetch_add(1);
+      }
+    });
+  }
+  ~inspector_watcher() { stop(); }
+  // Waits for the first snapshot (the stream is up); false on timeout or a closed stream.
+  bool wait_first(std::chrono::seconds timeout) {
+    auto deadline = clock_type::now() + timeout;
+    while (snapshots_.load() == 0 && clock_type::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return snapshots_.load() > 0;
+  }
+  uint64_t snapshots() const { return snapshots_.load(); }
+  int actors() const { return actors_.load(); }
+  // Cancels the stream and joins the reader; the final status (CANCELLED when we ended it).
+  grpc::Status stop() {
+    if (thread_.joinable()) {
+      ctx_.TryCancel();
+      thread_.join();
+      status_ = reader_->Finish();
+    }
+    return status_;
+  }
+
+private:
+  std::unique_ptr<inspect::v1::Inspector::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReader<inspect::v1::Snapshot>> reader_;
+  std::thread thread_;
+  std::atomic<uint64_t> snapshots_{0};
+  std::atomic<int> actors_{0};
+  grpc::Status status_;
+};
+
+double median(std::vector<double> v) {
+  if (v.empty())
+    return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// The inspector's overhead on the cache-hit load: `pairs` pairs of runs against the same gateway,
+// one without a watcher and one with a Watch stream at `watch_interval_ms`, the order alternating
+// (A B, B A, A B, ...) so linear drift cancels over two pairs. Prints the tables and a JSON line.
+int inspector_overhead(const options& o, const std::string& gaddr, ev1::Embedder::Stub& gstub,
+                       const std::vector<ev1::EmbedRequest>& hit_reqs, double load_start) {
+  struct run {
+    int pair;
+    bool watched;
+    load_result r;
+    uint64_t snapshots = 0; // received during the timed window
+    double seconds_watched = 0;
+  };
+  std::vector<run> runs;
+  uint64_t total_snapshots = 0;
+  int actors_seen = 0;
+  const double load_a = load_average();
+  for (int pair = 0; pair < o.pairs; ++pair) {
+    for (int k = 0; k < 2; ++k) {
+      const bool watched = (k == 0) == (pair % 2 == 1);
+      std::unique_ptr<inspector_watcher> w;
+      if (watched) {
+        w = std::make_unique<inspector_watcher>(gaddr, o.watch_interval_ms);
+        if (!w->wait_first(std::chrono::seconds(10))) {
+          std::cerr << "gateway_bench: no snapshot from Inspector/Watch within 10 s: "
+                    << w->stop().error_message() << "\n";
+          return 1;
+        }
+      }
+      closed_loop(gstub, hit_reqs, o.clients, o.warm_requests);
+      const uint64_t before = w ? w->snapshots() : 0;
+      auto r = closed_loop(gstub, hit_reqs, o.clients, o.requests);
+      const uint64_t during = w ? w->snapshots() - before : 0;
+      if (w) {
+        total_snapshots += w->snapshots();
+        actors_seen = std::max(actors_seen, w->actors());
+        auto st = w->stop();
+        if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
+          std::cerr << "gateway_bench: the Watch stream failed: " << st.error_message() << "\n";
+          return 1;
+        }
+      }
+      if (r.errors) {
+        std::cerr << "gateway_bench: " << r.errors << " gateway calls failed, first: "
+                  << r.first_error << "\n";
+        return 1;
+      }
+      if (r.cached != r.latencies_ms.size()) {
+        std::cerr << "gateway_bench: " << r.latencies_ms.size() - r.cached
+                  << " answers were not cache hits\n";
+        return 1;
+      }
+      std::cerr << "gateway_bench: pair " << pair << (watched ? " with watcher " : " without    ")
+                << fmt(r.rps(), 0) << " req/s" << (watched ? ", " + std::to_string(during) +
+                                                               " snapshots" : "")
+                << "\n";
+      const double secs = r.seconds;
+      runs.push_back({pair, watched, std::move(r), during, watched ? secs : 0});
+    }
+  }
+  const double load_end = load_average();
+
+  double n[2] = {0, 0}, s[2] = {0, 0};
+  std::vector<double> lat[2];
+  uint64_t snaps = 0;
+  double watched_s = 0;
+  for (auto& r : runs) {
+    n[r.watched] += double(r.r.latencies_ms.size());
+    s[r.watched] += r.r.seconds;
+    lat[r.watched].insert(lat[r.watched].end(), r.r.latencies_ms.begin(), r.r.latencies_ms.end());
+    snaps += r.snapshots;
+    watched_s += r.seconds_watched;
+  }
+  std::vector<double> pair_ratio(size_t(o.pairs), 0.0);
+  {
+    std::vector<double> without(size_t(o.pairs)), with(size_t(o.pairs));
+    for (auto& r : runs)
+      (r.watched ? with : without)[size_t(r.pair)] = r.r.rps();
+    for (int p = 0; p < o.pairs; ++p)
+      pair_ratio[size_t(p)] = with[size_t(p)] / without[size_t(p)];
+  }
+  const double rps0 = n[0] / s[0], rps1 = n[1] / s[1], ratio = rps1 / rps0;
+  const double med = median(pair_ratio);
+  const double lo = *std::min_element(pair_ratio.begin(), pair_ratio.end());
+  const double hi = *std::max_element(pair_ratio.begin(), pair_ratio.end());
+
+  std::cout << "\ngateway_bench: inspector overhead on cache hits: " << o.clients
+            << " calls in flight on one channel, " << o.requests << " requests of 1 text per run (+"
+            << o.warm_requests << " untimed), " << o.pairs
+            << " pairs (without / with one Inspector Watch stream at " << o.watch_interval_ms
+            << " ms on its own connection), order alternating; load " << fmt(load_start, 2)
+            << " at start, " << fmt(load_a, 2) << " -> " << fmt(load_end, 2) << "\n\n";
+  std::cout << "| pair | run | req/s | p50 ms | p99 ms | snapshots |\n|---:|---|---:|---:|---:|---:|\n";
+  for (auto& r : runs)
+    std::cout << "| " << r.pair << " | " << (r.watched ? "with watcher" : "without") << " | "
+              << fmt(r.r.rps(), 0) << " | " << fmt(percentile(r.r.latencies_ms, 50), 3) << " | "
+              << fmt(percentile(r.r.latencies_ms, 99), 3) << " | "
+              << (r.watched ? std::to_string(r.snapshots) : "-") << " |\n";
+  std::cout << "| | **without, all pairs** | " << fmt(rps0, 0) << " | "
+            << fmt(percentile(lat[0], 50), 3) << " | " << fmt(percentile(lat[0], 99), 3)
+            << " | - |\n";
+  std::cout << "| | **with watcher, all pairs** | " << fmt(rps1, 0) << " | "
+            << fmt(percentile(lat[1], 50), 3) << " | " << fmt(percentile(lat[1], 99), 3) << " | "
+            << snaps << " |\n";
+  std::cout << "\nper-pair ratios with/without:";
+  for (auto x : pair_ratio)
+    std::cout << " " << fmt(x, 3);
+  std::cout << "\nmedian of pairs " << fmt(med, 3) << " (min " << fmt(lo, 3) << ", max "
+            << fmt(hi, 3) << ", spread " << fmt(hi - lo, 3) << "); all runs pooled " << fmt(ratio, 3)
+            << "\nsnapshots received during the timed windows: " << snaps << " in "
+            << fmt(watched_s, 2) << " s (" << fmt(watched_s * 1000.0 / o.watch_interval_ms, 0)
+            << " expected at " << o.watch_interval_ms << " ms), " << total_snapshots
+            << " in all; " << actors_seen << " actors per snapshot\n";
+  std::string verdict;
+  if (lo >= 0.97)
+    verdict = "met (every pair within 3%)";
+  else if (hi < 0.97)
+    verdict = "NOT met (every pair more than 3% slower with the watcher)";
+  else
+    verdict = "not resolved at this noise: the pairs span " + fmt(lo, 3) + " to " + fmt(hi, 3) +
+              " around 0.97 (median " + fmt(med, 3) + ")";
+  std::cout << "target: with watcher >= 0.97 x without: " << verdict << "\n";
+  std::cout << "\n{\"mode\": \"inspector_overhead\", \"clients\": " << o.clients
+            << ", \"requests\": " << o.requests << ", \"pairs\": " << o.pairs
+            << ", \"watch_interval_ms\": " << o.watch_interval_ms
+            << ", \"without_rps\": " << fmt(rps0, 0) << ", \"with_rps\": " << fmt(rps1, 0)
+            << ", \"without_p50_ms\": " << fmt(percentile(lat[0], 50), 3)
+            << ", \"without_p99_ms\": " << fmt(percentile(lat[0], 99), 3)
+            << ", \"with_p50_ms\": " << fmt(percentile(lat[1], 50), 3)
+            << ", \"with_p99_ms\": " << fmt(percentile(lat[1], 99), 3)
+            << ", \"pooled_ratio\": " << fmt(ratio, 3) << ", \"median_pair_ratio\": " << fmt(med, 3)
+            << ", \"min_pair_ratio\": " << fmt(lo, 3) << ", \"max_pair_ratio\": " << fmt(hi, 3)
+            << ", \"snapshots_timed\": " << snaps << ", \"load_start\": " << fmt(load_start, 2)
+            << ", \"load_end\": " << fmt(load_end, 2) << "}\n";
+  return 0;
+}
+
 std::string self_exe() {
   char buf[PATH_MAX];
   auto n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -288,6 +497,16 @@ int main(int argc, char** argv) {
     }
   }
   const int dimension = hit_response.embeddings(0).values_size();
+
+  if (o.inspector_overhead) {
+    const int rc = inspector_overhead(o, gaddr, *gstub, hit_reqs, load_start);
+    const int gateway_exit = gateway.stop(), worker_exit = worker.stop();
+    std::cerr << "gateway_bench: embedd exit " << gateway_exit << ", gpu-worker exit "
+              << worker_exit << "\n";
+    if (!o.keep)
+      std::filesystem::remove_all(dir);
+    return rc;
+  }
 
   // The echo server: its own process by default (as the gateway is), or in this one.
   std::unique_ptr<child_process> echo_proc;
