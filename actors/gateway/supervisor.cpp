@@ -218,8 +218,17 @@ void route(self_ptr self, uint64_t id) {
   auto& p = pi->second;
   if (p.job.deadline_ns != 0 && p.job.deadline_ns <= now_ns())
     return finish(self, id, make_error(ec::deadline_exceeded, "deadline passed before dispatch"));
+  // Least-loaded closed endpoint; ties go round-robin, so that a sequential caller (always one
+  // call in flight) still spreads over every worker.
   supervisor_state::endpoint* best = nullptr;
-  for (auto& [addr, ep] : st.endpoints) {
+  auto n = st.endpoints.size();
+  auto start = n == 0 ? 0 : st.routed % n;
+  auto it = st.endpoints.begin();
+  std::advance(it, static_cast<std::ptrdiff_t>(start));
+  for (size_t k = 0; k < n; ++k, ++it) {
+    if (it == st.endpoints.end())
+      it = st.endpoints.begin();
+    auto& [addr, ep] = *it;
     if (ep.state != breaker::closed || p.tried.count(addr) != 0)
       continue;
     if (best == nullptr || ep.in_flight < best->in_flight)

@@ -3,6 +3,9 @@
 
 #include "inspect/v1/inspect.grpc.pb.h"
 
+#include <boost/json.hpp>
+#include <google/protobuf/util/json_util.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -33,6 +36,21 @@ iv1::Snapshot list_actors(const std::shared_ptr<grpc::Channel>& ch, const std::s
   return snap;
 }
 
+// `embedctl actors --json` as a script would run it, parsed back into a snapshot.
+iv1::Snapshot embedctl_actors(const std::string& server) {
+  auto cmd = bin_dir() + "/embedctl actors --json --server " + server;
+  std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(cmd.c_str(), "r"), ::pclose);
+  std::string out;
+  char buf[4096];
+  while (auto n = std::fread(buf, 1, sizeof buf, p.get()))
+    out.append(buf, n);
+  iv1::Snapshot snap;
+  auto parsed = boost::json::parse(out); // must be one JSON object, or this throws
+  EXPECT_TRUE(parsed.is_object()) << out;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(out, &snap).ok()) << out;
+  return snap;
+}
+
 std::map<std::string, iv1::ActorInfo> by_name(const iv1::Snapshot& s) {
   std::map<std::string, iv1::ActorInfo> out;
   for (auto& a : s.actors())
@@ -56,8 +74,10 @@ TEST(inspect, every_actor_is_listed_counts_grow_and_breakers_change) {
       g.stub->Embed(&ctx, embed_request({"inspect load " + std::to_string(i++ % 50)}), &r);
     }
   });
+  // Stops the load however the test ends (a failed ASSERT returns early).
+  std::shared_ptr<void> stop_load(nullptr, [&](void*) { stop = true; });
   ASSERT_TRUE(poll_until([&] { return by_name(list_actors(g.channel)).size() >= 12; }, 60s));
-  auto first = by_name(list_actors(g.channel));
+  auto first = by_name(embedctl_actors(g.address()));
   for (auto name : {"supervisor", "cache", "reranker", "discovery", "inspector", "gpu_metrics",
                     "http_metrics", "pipeline_metrics", "cache_metrics", "rerank_metrics"})
     EXPECT_EQ(first.count(name), 1u) << "missing actor " << name;
@@ -75,7 +95,7 @@ TEST(inspect, every_actor_is_listed_counts_grow_and_breakers_change) {
           30s));
   auto breaker_key = "breaker:" + w1.address();
   auto breaker = [&] {
-    auto s = by_name(list_actors(g.channel))["supervisor"].state();
+    auto s = by_name(embedctl_actors(g.address()))["supervisor"].state();
     return s.count(breaker_key) ? s.at(breaker_key) : std::string("missing");
   };
   EXPECT_EQ(breaker().rfind("closed", 0), 0u) << breaker();

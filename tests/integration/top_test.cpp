@@ -36,6 +36,8 @@ TEST(top_console, shows_live_actors_of_a_real_gateway_and_restores_the_terminal)
       g.stub->Embed(&ctx, embed_request({"top load " + std::to_string(i++ % 20)}), &r);
     }
   });
+  // Stops the load however the test ends (a failed ASSERT returns early).
+  std::shared_ptr<void> stop_load(nullptr, [&](void*) { stop = true; });
   auto s = tmux_start("top-e2e",
                       bin_dir() + "/embedctl top --interval-ms 200 --server " + g.address(), 100,
                       30);
