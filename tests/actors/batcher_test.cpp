@@ -22,7 +22,7 @@ namespace {
 constexpr uint32_t hidden = 4;
 
 // Row of a sequence: [sum of ids, length, 1, 2]. Scores: length / 100.
-worker_output fake_forward(const worker_job& b) {
+worker_output stand_in_forward(const worker_job& b) {
   worker_output out;
   out.count = static_cast<uint32_t>(b.sequences.size());
   out.dimension = hidden;
@@ -54,7 +54,7 @@ caf::behavior stand_in_holder(caf::stateful_actor<holder_state>* self) {
       [self](atom::run, worker_job& b) -> caf::result<worker_output> {
         self->state.seen.push_back(b);
         if (!self->state.hold)
-          return fake_forward(b);
+          return stand_in_forward(b);
         auto rp = self->make_response_promise();
         self->state.held.emplace_back(rp, b);
         return caf::delegated<worker_output>{};
@@ -62,7 +62,7 @@ caf::behavior stand_in_holder(caf::stateful_actor<holder_state>* self) {
       [self](atom::tick, bool hold) {
         self->state.hold = hold;
         for (auto& [rp, b] : self->state.held)
-          rp.deliver(fake_forward(b));
+          rp.deliver(stand_in_forward(b));
         self->state.held.clear();
       },
       [self](atom::get) { return self->state.seen; },
