@@ -204,8 +204,9 @@ TEST_F(gateway_e2e, rerank_orders_documents_by_the_workers_scores) {
   for (int i = 0; i < 4; ++i) {
     EXPECT_GE(resp.ranks(i).score(), 0.0f);
     EXPECT_LE(resp.ranks(i).score(), 1.0f);
-    if (i > 0)
+    if (i > 0) {
       EXPECT_GE(resp.ranks(i - 1).score(), resp.ranks(i).score());
+    }
     EXPECT_EQ(resp.ranks(i).text(), req.documents(static_cast<int>(resp.ranks(i).index())));
     seen.insert(resp.ranks(i).index());
   }

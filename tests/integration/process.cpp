@@ -1,6 +1,7 @@
 #include "tests/integration/process.hpp"
 
 #include <arpa/inet.h>
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -135,8 +136,29 @@ std::string http_get(uint16_t port, const std::string& path) {
   while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0)
     out.append(buf, static_cast<size_t>(n));
   ::close(fd);
-  auto body = out.find("\r\n\r\n");
-  return body == std::string::npos ? std::string{} : out.substr(body + 4);
+  auto head_end = out.find("\r\n\r\n");
+  if (head_end == std::string::npos)
+    return {};
+  std::string head;
+  for (char c : out.substr(0, head_end))
+    head += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto body = out.substr(head_end + 4);
+  // Prometheus answers large bodies with chunked transfer encoding.
+  if (head.find("transfer-encoding: chunked") == std::string::npos)
+    return body;
+  std::string decoded;
+  size_t i = 0;
+  while (i < body.size()) {
+    auto eol = body.find("\r\n", i);
+    if (eol == std::string::npos)
+      break;
+    auto size = std::strtoul(body.substr(i, eol - i).c_str(), nullptr, 16);
+    if (size == 0)
+      break;
+    decoded += body.substr(eol + 2, size);
+    i = eol + 2 + size + 2;
+  }
+  return decoded;
 }
 
 double metric_sum(const std::string& text, const std::string& name) {

@@ -52,7 +52,8 @@ std::string fixtures_dir();
 /// A fresh temporary directory.
 std::string temp_dir(const std::string& prefix);
 
-/// An HTTP GET on 127.0.0.1:port (for /metrics). Empty on failure.
+/// An HTTP GET on 127.0.0.1:port (/metrics, Prometheus' API); the body, de-chunked. Empty on
+/// failure.
 std::string http_get(uint16_t port, const std::string& path);
 
 /// Sum of every sample of a metric family in Prometheus text (all label sets).

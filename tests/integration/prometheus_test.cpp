@@ -57,51 +57,6 @@ std::string url_encode(const std::string& s) {
   return out;
 }
 
-/// An HTTP/1.1 GET on 127.0.0.1:port returning the decoded body (Prometheus answers large bodies
-/// with chunked transfer encoding, which the harness' http_get does not undo). Empty on failure.
-std::string http_get_body(uint16_t port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return {};
-  }
-  auto req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  ::send(fd, req.data(), req.size(), 0);
-  std::string out;
-  char buf[65536];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0)
-    out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  auto head_end = out.find("\r\n\r\n");
-  if (head_end == std::string::npos)
-    return {};
-  auto head = out.substr(0, head_end);
-  auto body = out.substr(head_end + 4);
-  std::string lower;
-  for (char c : head)
-    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower.find("transfer-encoding: chunked") == std::string::npos)
-    return body;
-  std::string decoded;
-  size_t i = 0;
-  while (i < body.size()) {
-    auto eol = body.find("\r\n", i);
-    if (eol == std::string::npos)
-      break;
-    auto size = std::strtoul(body.substr(i, eol - i).c_str(), nullptr, 16);
-    if (size == 0)
-      break;
-    decoded += body.substr(eol + 2, size);
-    i = eol + 2 + size + 2;
-  }
-  return decoded;
-}
-
 struct query_result {
   bool ok = false;        // status "success"
   bool has_data = false;  // a non-empty vector/matrix, or a scalar/string
@@ -110,7 +65,7 @@ struct query_result {
 
 query_result query(uint16_t port, const std::string& expr) {
   query_result r;
-  auto body = http_get_body(port, "/api/v1/query?query=" + url_encode(expr));
+  auto body = http_get(port, "/api/v1/query?query=" + url_encode(expr));
   boost::system::error_code ec;
   auto v = json::parse(body, ec);
   if (ec || !v.is_object()) {
@@ -343,7 +298,7 @@ TEST(prometheus, every_recording_rule_and_dashboard_query_returns_data) {
   ASSERT_TRUE(poll_until(
       [&] {
         return !prom.running() ||
-               http_get_body(prom_port, "/-/ready").find("Ready") != std::string::npos;
+               http_get(prom_port, "/-/ready").find("Ready") != std::string::npos;
       },
       120s, 100ms) &&
               prom.running())
