@@ -17,11 +17,13 @@ apt_packages=(
   prometheus-cpp-dev                           # metric families and the text serializer
   libboost1.81-dev libboost-json1.81-dev       # Boost.JSON, Boost.Beast for /metrics
   libspdlog-dev libcli11-dev libutf8proc-dev libxxhash-dev libhiredis-dev
+  libyaml-cpp-dev                              # the offline Kubernetes manifest test
   libgtest-dev libgmock-dev libbenchmark-dev   # tests and benchmarks
   redis-server prometheus                      # real services for integration tests (promtool)
   nodejs npm                                   # tokenizer data + the reference tokenizer
   clang libclang-rt-14-dev                     # libFuzzer and sanitizer runtimes
-  tmux binutils iproute2 procps curl python3
+  tmux binutils iproute2 procps curl python3 openssl   # openssl: test certificates (TLS tests)
+  dnsmasq-base                                 # a real DNS server for the multi-host run
 )
 
 missing=()

@@ -78,7 +78,10 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
-  st.channel = grpc::CreateCustomChannel(st.cfg.endpoint, grpc::InsecureChannelCredentials(), args);
+  if (!st.cfg.tls_server_name.empty())
+    args.SetSslTargetNameOverride(st.cfg.tls_server_name);
+  auto creds = st.cfg.credentials ? st.cfg.credentials : grpc::InsecureChannelCredentials();
+  st.channel = grpc::CreateCustomChannel(st.cfg.endpoint, creds, args);
   st.stub = worker::v1::GpuWorker::NewStub(st.channel);
   self->attach_functor([self] {
     // Cancel what is still in flight; the completions find the actor gone and are dropped.

@@ -6,6 +6,8 @@
 
 #include "worker/v1/worker.grpc.pb.h"
 
+#include <grpcpp/security/credentials.h>
+
 #include <caf/actor_system.hpp>
 #include <caf/typed_response_promise.hpp>
 
@@ -21,6 +23,9 @@ struct gpu_client_config {
   std::chrono::milliseconds call_timeout{30000}; // when the job has no deadline
   std::chrono::milliseconds probe_timeout{2000}; // Info calls
   uint32_t max_message_bytes = 64 << 20;
+  /// Insecure when null; TLS / mTLS credentials built once from the --worker-tls-* files.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  std::string tls_server_name; // checked against the worker's certificate instead of the host
 };
 
 struct gpu_client_state {

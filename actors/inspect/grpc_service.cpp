@@ -80,11 +80,6 @@ private:
 
 } // namespace
 
-bool is_loopback_address(const std::string& host_port) {
-  auto host = host_port.substr(0, host_port.rfind(':'));
-  return host == "localhost" || host == "[::1]" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
 void to_proto(const process_snapshot& in, iv1::Snapshot* out) {
   out->set_process(in.process);
   out->set_pid(in.pid);

@@ -38,7 +38,4 @@ private:
 /// Copies a typed snapshot into its protobuf form.
 void to_proto(const process_snapshot& in, inspect::v1::Snapshot* out);
 
-/// True for 127.0.0.0/8, ::1 and localhost listen addresses.
-bool is_loopback_address(const std::string& host_port);
-
 } // namespace embed

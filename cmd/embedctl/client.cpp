@@ -1,6 +1,7 @@
 #include "cmd/embedctl/client.hpp"
 
 #include "edge/status.hpp"
+#include "messages/error.hpp"
 
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
@@ -24,6 +25,7 @@ void add_client_options(CLI::App* sub, client_options& o) {
   sub->add_option("--timeout", o.timeout_s, "seconds to wait for an answer (0: no limit)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  edge::add_client_tls_options(*sub, o.tls);
 }
 
 std::shared_ptr<grpc::Channel> make_channel(const client_options& o, bool reconnect_fast) {
@@ -35,7 +37,12 @@ std::shared_ptr<grpc::Channel> make_channel(const client_options& o, bool reconn
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, fast_reconnect_ms);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, fast_reconnect_ms);
   }
-  return grpc::CreateCustomChannel(o.server, grpc::InsecureChannelCredentials(), args);
+  auto creds = edge::channel_credentials(o.tls, args);
+  if (!creds) {
+    std::cerr << "embedctl: " << message_of(creds.error()) << '\n';
+    exit_with(exit_usage);
+  }
+  return grpc::CreateCustomChannel(o.server, *creds, args);
 }
 
 void set_deadline(grpc::ClientContext& ctx, double timeout_s) {

@@ -2,6 +2,8 @@
 // What every server-talking subcommand shares: --server/--timeout, the channel, the deadline,
 // and the one error format (`embedctl: <STATUS_NAME>: <message>` on stderr, exit 1).
 
+#include "edge/tls.hpp"
+
 #include <CLI/CLI.hpp>
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
@@ -20,12 +22,13 @@ inline constexpr int exit_usage = 2;
 struct client_options {
   std::string server = "127.0.0.1:50051";
   double timeout_s = 30; ///< per call; 0 = no deadline
+  edge::client_tls tls;  ///< --tls-ca etc.: TLS to the server
 };
 
-/// Adds --server and --timeout to a subcommand.
+/// Adds --server, --timeout and the --tls-* options to a subcommand.
 void add_client_options(CLI::App* sub, client_options& o);
 
-/// An insecure channel to o.server with a receive limit large enough for big embedding batches
+/// A channel to o.server (TLS when --tls-ca/--tls-cert are given) with a receive limit large enough for big embedding batches
 /// (the server enforces its own limits). reconnect_fast: cap reconnect backoff at one second, for
 /// polling a server that is still starting.
 std::shared_ptr<grpc::Channel> make_channel(const client_options& o, bool reconnect_fast = false);

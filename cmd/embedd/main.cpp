@@ -8,6 +8,7 @@
 #include "actors/gateway/grpc_service.hpp"
 #include "actors/gateway/reranker.hpp"
 #include "actors/gateway/supervisor.hpp"
+#include "edge/tls.hpp"
 #include "logging/log.hpp"
 #include "messages/error.hpp"
 #include "messages/type_ids.hpp"
@@ -57,17 +58,13 @@ struct options {
   uint32_t max_message_bytes = 16 << 20;
   double drain_timeout_s = 30;
   bool allow_insecure_remote = false;
+  embed::edge::server_tls tls;        // client -> embedd
+  embed::edge::client_tls worker_tls; // embedd -> gpu-worker
   std::string ready_file;
   std::string log_level = "info";
   bool log_json = false;
   std::string inspect_token;
 };
-
-bool is_loopback(const std::string& listen) {
-  auto host = listen.substr(0, listen.rfind(':'));
-  return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1" ||
-         host.rfind("127.", 0) == 0;
-}
 
 template <class Handle>
 void stop(const Handle& h) {
@@ -92,12 +89,19 @@ int run(const options& o) {
     spdlog::critical("{}", message_of(err));
     return 2;
   };
-  if (!is_loopback(o.listen) && !o.allow_insecure_remote) {
-    spdlog::critical("refusing to serve plaintext gRPC on the non-loopback address {}: pass "
-                     "--allow-insecure-remote to do it anyway",
+  if (!o.tls.enabled() && !edge::is_loopback(o.listen) && !o.allow_insecure_remote) {
+    spdlog::critical("refusing to serve plaintext gRPC on the non-loopback address {}: give "
+                     "--tls-cert/--tls-key, or pass --allow-insecure-remote to do it anyway",
                      o.listen);
     return 2;
   }
+  auto server_creds = edge::server_credentials(o.tls);
+  if (!server_creds)
+    return fail(server_creds.error());
+  grpc::ChannelArguments unused_args;
+  auto worker_creds = edge::channel_credentials(o.worker_tls, unused_args, "worker-");
+  if (!worker_creds)
+    return fail(worker_creds.error());
 
   // Configuration, validated before anything starts.
   request_limits limits;
@@ -150,6 +154,10 @@ int run(const options& o) {
   sup_cfg.tokenizer_hash = (*tokenizer)->hash();
   sup_cfg.client.call_timeout = std::chrono::milliseconds(o.worker_timeout_ms);
   sup_cfg.client.max_message_bytes = o.max_message_bytes * 4;
+  if (o.worker_tls.enabled()) {
+    sup_cfg.client.credentials = *worker_creds;
+    sup_cfg.client.tls_server_name = o.worker_tls.server_name;
+  }
   if (auto err = sup_cfg.validate())
     return fail(err);
 
@@ -174,10 +182,11 @@ int run(const options& o) {
   auto inspector = spawn_inspector(
       sys, "embedd", std::shared_ptr<probes::registry>(&probes::global(), [](auto*) {}),
       service.counters);
-  inspector_grpc_service inspect_service{sys, inspector, !is_loopback(o.listen), o.inspect_token};
+  inspector_grpc_service inspect_service{sys, inspector, !edge::is_loopback(o.listen),
+                                         o.inspect_token};
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(o.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(o.listen, *server_creds, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(o.max_message_bytes) * 4);
   builder.RegisterService(&service);
@@ -227,9 +236,12 @@ int run(const options& o) {
     return fail(discovery.error());
 
   auto host = o.listen.substr(0, o.listen.rfind(':'));
-  spdlog::info("embedd listening on {}:{} ({} embedding stages), metrics on port {}; SERVING once "
-               "a worker answers",
-               host, port, n_stages, (*exposer)->port());
+  spdlog::info("embedd listening on {}:{} ({}; {} embedding stages), metrics on port {}; SERVING "
+               "once a worker answers ({})",
+               host, port, !o.tls.enabled() ? "plaintext"
+                           : o.tls.client_ca.empty() ? "TLS"
+                                                     : "mutual TLS",
+               n_stages, (*exposer)->port(), o.worker_tls.enabled() ? "TLS to workers" : "plaintext to workers");
   if (!o.ready_file.empty()) {
     auto tmp = o.ready_file + ".tmp";
     std::ofstream(tmp) << "{\"grpc_port\": " << port << ", \"metrics_port\": " << (*exposer)->port()
@@ -272,6 +284,7 @@ int main(int argc, char** argv) {
   options o;
   CLI::App app{"embedd: the embedding and reranking gateway (embedding.v1 over gRPC)"};
   app.set_config("--config", "", "read options from this INI/TOML file (keys = long option names)");
+  app.allow_config_extras(CLI::config_extras_mode::error); // a misspelt key is an error, not ignored
   app.add_option("--listen", o.listen, "public gRPC address HOST:PORT")->capture_default_str();
   app.add_option("--metrics-listen", o.metrics_listen, "/metrics address HOST:PORT")
       ->capture_default_str();
@@ -328,6 +341,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--allow-insecure-remote", o.allow_insecure_remote,
                "serve plaintext gRPC on a non-loopback address");
+  embed::edge::add_server_tls_options(app, o.tls);
+  embed::edge::add_client_tls_options(app, o.worker_tls, "worker-");
   app.add_option("--ready-file", o.ready_file,
                  "write {\"grpc_port\":P,\"metrics_port\":M} here once listening");
   app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error")->capture_default_str();

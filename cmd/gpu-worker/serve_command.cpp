@@ -5,6 +5,7 @@
 #include "actors/worker/batcher.hpp"
 #include "actors/worker/grpc_service.hpp"
 #include "actors/worker/model_holder.hpp"
+#include "edge/tls.hpp"
 #include "gpu/model.hpp"
 #include "logging/log.hpp"
 #include "messages/error.hpp"
@@ -90,6 +91,9 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--inspect-token", cfg->inspect_token,
                   "bearer token the inspect API (embedctl top) requires on a non-loopback "
                   "address");
+  cmd->add_flag("--allow-insecure-remote", cfg->allow_insecure_remote,
+                "serve plaintext gRPC on a non-loopback address");
+  edge::add_server_tls_options(*cmd, cfg->tls);
   cmd->callback([cfg] { std::exit(run_serve(*cfg)); });
 }
 
@@ -106,6 +110,19 @@ int run_serve(const serve_config& cfg) {
     return 2;
   }
   log::init({"gpu-worker", cfg.log_level, cfg.log_json, true});
+
+  if (!cfg.tls.enabled() && !edge::is_loopback(cfg.listen) && !cfg.allow_insecure_remote) {
+    spdlog::critical("refusing to serve plaintext gRPC on the non-loopback address {}: give "
+                     "--tls-cert/--tls-key (and --tls-client-ca for mutual TLS), or pass "
+                     "--allow-insecure-remote to do it anyway",
+                     cfg.listen);
+    return 2;
+  }
+  auto server_creds = edge::server_credentials(cfg.tls);
+  if (!server_creds) {
+    spdlog::critical("{}", message_of(server_creds.error()));
+    return 2;
+  }
 
   batcher_config bcfg;
   bcfg.max_batch_tokens = cfg.max_batch_tokens;
@@ -141,11 +158,11 @@ int run_serve(const serve_config& cfg) {
   auto inspector = spawn_inspector(
       sys, "gpu-worker", std::shared_ptr<probes::registry>(&probes::global(), [](auto*) {}),
       service.counters);
-  inspector_grpc_service inspect_service{sys, inspector, !is_loopback_address(cfg.listen),
+  inspector_grpc_service inspect_service{sys, inspector, !edge::is_loopback(cfg.listen),
                                          cfg.inspect_token};
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(cfg.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(cfg.listen, *server_creds, &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(cfg.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(cfg.max_message_bytes));
   builder.RegisterService(&service);

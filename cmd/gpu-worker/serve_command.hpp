@@ -1,6 +1,8 @@
 #pragma once
 // `gpu-worker serve`: the worker.v1 gRPC server over the batcher and model holder actors.
 
+#include "edge/tls.hpp"
+
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
@@ -25,6 +27,8 @@ struct serve_config {
   std::string ready_file; // written once SERVING: {"grpc_port": P, "metrics_port": M}
   std::string log_level = "info";
   bool log_json = false;
+  bool allow_insecure_remote = false;
+  edge::server_tls tls; // --tls-cert/--tls-key, --tls-client-ca for mutual TLS
   std::string inspect_token; // required by the inspect API on a non-loopback address
 };
 
