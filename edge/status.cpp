@@ -16,6 +16,7 @@ grpc::StatusCode status_code_of(ec code) {
   case ec::circuit_open: return grpc::StatusCode::UNAVAILABLE;
   case ec::deadline_exceeded: return grpc::StatusCode::DEADLINE_EXCEEDED;
   case ec::cancelled: return grpc::StatusCode::CANCELLED;
+  case ec::turned_off: return grpc::StatusCode::UNIMPLEMENTED;
   case ec::internal: return grpc::StatusCode::INTERNAL;
   }
   return grpc::StatusCode::INTERNAL;

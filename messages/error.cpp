@@ -20,6 +20,7 @@ const char* to_string(ec code) {
   case ec::circuit_open: return "circuit_open";
   case ec::deadline_exceeded: return "deadline_exceeded";
   case ec::cancelled: return "cancelled";
+  case ec::turned_off: return "turned_off";
   case ec::internal: return "internal";
   }
   return "unknown";

@@ -26,6 +26,7 @@ enum class ec : uint8_t {
   circuit_open,       // every worker's breaker is open
   deadline_exceeded,  // the caller's deadline passed
   cancelled,          // the caller went away
+  turned_off,         // a feature this deployment switched off (embedd --no-rerank)
   internal,           // a bug or an unexpected failure inside the service
 };
 

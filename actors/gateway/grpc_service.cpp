@@ -91,6 +91,10 @@ std::string correlation(const std::string& given) {
   return given.empty() ? log::new_correlation_id() : given;
 }
 
+caf::error rerank_turned_off() {
+  return make_error(ec::turned_off, "reranking is turned off on this gateway (embedd --no-rerank)");
+}
+
 ev1::RequestError to_request_error(const caf::error& err) {
   auto st = edge::to_status(err);
   ev1::RequestError out;
@@ -371,7 +375,7 @@ grpc::ServerUnaryReactor* embedder_service::Rerank(grpc::CallbackServerContext* 
                                                    ev1::RerankResponse* resp) {
   auto id = next_request_id();
   bool counted = false;
-  auto st = admit(*this, counted);
+  auto st = actors().reranker ? admit(*this, counted) : edge::to_status(rerank_turned_off());
   auto* reactor = new unary_reactor(this, "Rerank", id, counted);
   if (!st.ok()) {
     reactor->finish(st);
@@ -399,6 +403,12 @@ embedder_service::RerankStream(grpc::CallbackServerContext* ctx) {
       this, ctx, "RerankStream",
       [this, deadline](ev1::RerankRequest&& in, uint64_t id,
                        std::function<void(ev1::RerankResponse)> done) {
+        if (!actors().reranker) {
+          ev1::RerankResponse resp;
+          *resp.mutable_error() = to_request_error(rerank_turned_off());
+          resp.set_correlation_id(in.correlation_id());
+          return done(std::move(resp));
+        }
         auto docs = in.return_documents() ? std::make_shared<std::vector<std::string>>(
                                                 in.documents().begin(), in.documents().end())
                                           : nullptr;
@@ -481,11 +491,12 @@ grpc::ServerUnaryReactor* embedder_service::Info(grpc::CallbackServerContext* ct
           }
         ask<supervisor_actor, worker_info>(
             sys_, sup,
-            [reactor, resp](caf::expected<worker_info> info) {
+            [reactor, resp, rerank = static_cast<bool>(actors().reranker)](
+                caf::expected<worker_info> info) {
               if (info) {
                 auto* m = resp->add_models();
                 m->set_id(info->model_id);
-                m->set_kind(info->can_score ? "embedding+reranker" : "embedding");
+                m->set_kind(info->can_score && rerank ? "embedding+reranker" : "embedding");
                 m->set_dimension(info->dimension);
                 m->set_max_tokens(info->max_tokens);
                 m->set_tokenizer_hash(info->tokenizer_hash);

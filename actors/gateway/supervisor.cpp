@@ -85,7 +85,8 @@ void record_failure(self_ptr self, supervisor_state::endpoint& ep, const caf::er
   publish(self);
   ++ep.consecutive_failures;
   ep.last_error = message_of(err);
-  if (ep.state == breaker::closed && ep.consecutive_failures >= self->state.cfg.failure_threshold)
+  if (ep.state == breaker::closed && self->state.cfg.breaker_enabled &&
+      ep.consecutive_failures >= self->state.cfg.failure_threshold)
     set_state(self, ep, breaker::open,
               std::to_string(ep.consecutive_failures) +
                   " consecutive failures, last: " + ep.last_error);
@@ -137,7 +138,9 @@ void probe(self_ptr self, const std::string& address) {
             auto& ep = i->second;
             ep.probing = false;
             ep.last_error = message_of(err);
-            if (ep.state == breaker::half_open || ep.state == breaker::closed) {
+            if (ep.state == breaker::closed && !self->state.cfg.breaker_enabled) {
+              ++ep.failures; // --no-breaker: a verified worker stays in rotation
+            } else if (ep.state == breaker::half_open || ep.state == breaker::closed) {
               // A closed endpoint that fails its health probe is unreachable: no traffic needed
               // to find out, and health stops claiming SERVING for a dead fleet.
               ++ep.failures;

@@ -28,6 +28,7 @@ namespace embed {
 
 struct supervisor_config {
   uint32_t failure_threshold = 3;                  // consecutive failures that open a breaker
+  bool breaker_enabled = true; // false: failures never take a verified worker out of rotation
   std::chrono::milliseconds cool_down{5000};       // open -> half_open
   std::chrono::milliseconds tick_interval{250};    // how often cool-downs are checked
   std::chrono::milliseconds retry_backoff{20};     // base delay before the retry (with jitter)

@@ -22,6 +22,7 @@ void add_inspect_options(CLI::App* sub, inspect_options& o, bool with_timeout) {
                   "bearer token (sent as `authorization: Bearer <token>`), which the server asks "
                   "for on a non-loopback address")
       ->envname(inspect_token_env);
+  edge::add_client_tls_options(*sub, o.client.tls);
 }
 
 void check_token(const inspect_options& o) {

@@ -58,6 +58,9 @@ struct options {
   uint32_t max_message_bytes = 16 << 20;
   double drain_timeout_s = 30;
   bool allow_insecure_remote = false;
+  bool cache = true;   // --no-cache: no L1, no L2
+  bool rerank = true;  // --no-rerank: Rerank calls get UNIMPLEMENTED
+  bool breaker = true; // --no-breaker: failures never take a verified worker out of rotation
   embed::edge::server_tls tls;        // client -> embedd
   embed::edge::client_tls worker_tls; // embedd -> gpu-worker
   std::string ready_file;
@@ -150,6 +153,7 @@ int run(const options& o) {
 
   supervisor_config sup_cfg;
   sup_cfg.failure_threshold = o.breaker_failures;
+  sup_cfg.breaker_enabled = o.breaker;
   sup_cfg.cool_down = std::chrono::milliseconds(o.breaker_cool_down_ms);
   sup_cfg.tokenizer_hash = (*tokenizer)->hash();
   sup_cfg.client.call_timeout = std::chrono::milliseconds(o.worker_timeout_ms);
@@ -206,9 +210,12 @@ int run(const options& o) {
   auto supervisor = spawn_supervisor(sys, sup_cfg, m.http, set_health);
   if (!supervisor)
     return fail(supervisor.error());
-  auto cache = spawn_cache(sys, ccfg, m.cache);
-  if (!cache)
-    return fail(cache.error());
+  caf::expected<cache_actor> cache = cache_actor{};
+  if (o.cache) {
+    cache = spawn_cache(sys, ccfg, m.cache);
+    if (!cache)
+      return fail(cache.error());
+  }
   gateway_actors actors;
   actors.supervisor = *supervisor;
   actors.cache = *cache;
@@ -226,9 +233,12 @@ int run(const options& o) {
   reranker_config rcfg;
   rcfg.limits = limits;
   rcfg.max_prompt_tokens = o.max_rerank_tokens;
-  auto reranker = spawn_reranker(sys, rcfg, *tokenizer, *supervisor, m.rerank);
-  if (!reranker)
-    return fail(reranker.error());
+  caf::expected<reranker_actor> reranker = reranker_actor{};
+  if (o.rerank) {
+    reranker = spawn_reranker(sys, rcfg, *tokenizer, *supervisor, m.rerank);
+    if (!reranker)
+      return fail(reranker.error());
+  }
   actors.reranker = *reranker;
   service.set_actors(actors);
   auto discovery = spawn_discovery(sys, dcfg, *supervisor);
@@ -300,6 +310,17 @@ int main(int argc, char** argv) {
                  "tokenizer.json (default: the built-in Qwen3-Embedding one); workers must "
                  "report the same hash");
   app.add_option("--redis", o.redis, "Redis HOST:PORT for the shared L2 cache (default: none)");
+  app.add_flag("--cache,!--no-cache", o.cache,
+               "the embedding cache (L1 in memory, L2 in --redis); --no-cache computes every "
+               "input")
+      ->capture_default_str();
+  app.add_flag("--rerank,!--no-rerank", o.rerank,
+               "the Rerank RPCs; --no-rerank answers them UNIMPLEMENTED")
+      ->capture_default_str();
+  app.add_flag("--breaker,!--no-breaker", o.breaker,
+               "per-worker circuit breakers; --no-breaker keeps failing workers in rotation "
+               "(retries still go elsewhere)")
+      ->capture_default_str();
   app.add_option("--cache-bytes", o.cache_bytes, "L1 cache budget in bytes")->capture_default_str();
   app.add_option("--cache-ttl", o.cache_ttl_s, "cache entry lifetime in seconds")
       ->capture_default_str();

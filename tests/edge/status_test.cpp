@@ -21,6 +21,7 @@ TEST(status_mapping, every_code_maps_to_its_intended_status) {
       {ec::circuit_open, grpc::StatusCode::UNAVAILABLE},
       {ec::deadline_exceeded, grpc::StatusCode::DEADLINE_EXCEEDED},
       {ec::cancelled, grpc::StatusCode::CANCELLED},
+      {ec::turned_off, grpc::StatusCode::UNIMPLEMENTED},
       {ec::internal, grpc::StatusCode::INTERNAL},
   };
   // Keep the table complete: one row per enumerator.

@@ -487,3 +487,44 @@ TEST(gateway_health, serving_only_while_a_worker_is_reachable) {
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 0) << g.proc->log();
 }
+
+TEST(gateway_switches, no_cache_no_rerank_and_no_breaker_do_what_they_say) {
+  worker_proc w1, w2;
+  gateway_proc g({w1.address(), w2.address()}, {"--no-cache", "--no-rerank", "--no-breaker"});
+  ASSERT_TRUE(w1.wait_serving() && w2.wait_serving());
+  ASSERT_TRUE(g.wait_serving()) << g.proc->log();
+  // --no-cache: the same text twice is computed twice.
+  auto req = embed_request({"computed every time"});
+  ev1::EmbedResponse r1, r2;
+  ASSERT_TRUE(call_embed(g, req, &r1).ok());
+  ASSERT_TRUE(call_embed(g, req, &r2).ok());
+  EXPECT_FALSE(r2.embeddings(0).cached());
+  EXPECT_EQ(r2.usage().cache_hits(), 0u);
+  // --no-rerank: a clear UNIMPLEMENTED naming the switch.
+  {
+    grpc::ClientContext ctx;
+    ev1::RerankRequest rr;
+    rr.set_query("q");
+    rr.add_documents("d");
+    ev1::RerankResponse resp;
+    auto st = g.stub->Rerank(&ctx, rr, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_NE(st.error_message().find("--no-rerank"), std::string::npos) << st.error_message();
+  }
+  // --no-breaker: a dead worker stays "closed"; its calls fail over to the live one.
+  w1.proc->signal(SIGKILL);
+  w1.proc->wait();
+  for (int i = 0; i < 20; ++i) {
+    ev1::EmbedResponse r;
+    auto st = call_embed(g, embed_request({"no breaker " + std::to_string(i)}), &r);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+  }
+  grpc::ClientContext ictx;
+  ev1::InfoResponse info;
+  ASSERT_TRUE(g.stub->Info(&ictx, {}, &info).ok());
+  for (auto& wk : info.workers())
+    EXPECT_EQ(wk.breaker_state(), "closed") << wk.endpoint();
+  ASSERT_GT(info.models_size(), 0);
+  EXPECT_EQ(info.models(0).kind(), "embedding");
+  EXPECT_EQ(metric_sum(g.metrics(), "embed_cache_lookups_total"), 0);
+}

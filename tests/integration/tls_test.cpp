@@ -145,6 +145,15 @@ TEST(tls, embeddings_flow_over_tls_on_both_hops) {
   auto plain = embed_call(grpc::CreateChannel(gw.address(), grpc::InsecureChannelCredentials()),
                           &resp);
   EXPECT_EQ(plain.error_code(), grpc::StatusCode::UNAVAILABLE);
+  // The command line speaks TLS too: embed, and the console's actor list.
+  process ctl("embedctl-tls", {bin_dir() + "/embedctl", "embed", "--server", gw.address(),
+                               "--tls-ca", p("good-ca.pem"), "hello over TLS"});
+  EXPECT_EQ(ctl.wait(60s), 0) << ctl.log();
+  EXPECT_NE(ctl.log().find("\"embedding\""), std::string::npos) << ctl.log();
+  process actors("embedctl-actors-tls", {bin_dir() + "/embedctl", "actors", "--server",
+                                         gw.address(), "--tls-ca", p("good-ca.pem")});
+  EXPECT_EQ(actors.wait(60s), 0) << actors.log();
+  EXPECT_NE(actors.log().find("supervisor"), std::string::npos) << actors.log();
 }
 
 TEST(tls, a_gateway_without_a_client_certificate_gets_no_answer_from_an_mtls_worker) {
