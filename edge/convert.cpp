@@ -30,9 +30,12 @@ embedding_options from_proto(const ev1::EmbedOptions& in) {
   case ev1::TRUNCATION_DIRECTION_RIGHT: o.direction = truncation_direction::right; break;
   case ev1::TRUNCATION_DIRECTION_LEFT: o.direction = truncation_direction::left; break;
   default:
-    // Unknown enum values survive as-is so that validate() can name them.
-    o.direction = static_cast<truncation_direction>(
-        static_cast<uint8_t>(in.truncation_direction() > 255 ? 255 : in.truncation_direction()));
+    // Unknown enum values survive as-is so that validate() can name them; negative and large
+    // ones become 255 (a plain uint8_t cast would turn -255 into 1, a valid direction).
+    o.direction = static_cast<truncation_direction>(static_cast<uint8_t>(
+        in.truncation_direction() < 0 || in.truncation_direction() > 255
+            ? 255
+            : in.truncation_direction()));
   }
   o.instruction = in.instruction();
   o.prompt_name = in.prompt_name();

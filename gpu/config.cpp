@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -38,7 +39,12 @@ struct reader {
   double number(const json::value& v, const char* field) const {
     if (!v.is_number())
       fail(path, std::string("field '") + field + "' must be a number, got " + json::serialize(v));
-    return v.to_number<double>();
+    double d = v.to_number<double>();
+    // A literal past the double range (1e400) parses as infinity.
+    if (!std::isfinite(d))
+      fail(path, std::string("field '") + field + "' must be a finite number, got " +
+                     json::serialize(v));
+    return d;
   }
   bool boolean(const char* field, bool fallback) const {
     const auto* v = get(field, false);

@@ -203,7 +203,10 @@ safetensors_file::safetensors_file(const std::string& path) : path_(path) {
         uint64_t dim = to_u64(d, ok);
         if (!ok || dim > (1ull << 40))
           fail(path, where + "bad dimension in 'shape'");
-        if (__builtin_mul_overflow(numel, dim, &numel))
+        // Every partial product must fit int64 too: tensor_view::numel() and the model multiply
+        // in int64, and a later zero dimension would hide the overflow from the byte-size check.
+        if (__builtin_mul_overflow(numel, dim, &numel) ||
+            numel > static_cast<uint64_t>(INT64_MAX))
           fail(path, where + "shape overflows");
         view.shape.push_back(static_cast<int64_t>(dim));
       }

@@ -81,14 +81,16 @@ struct stage_done {
   double seconds = 0;
 };
 
+// Changes, not levels: several actors (one per embedding stage) feed one gauge, so each sends
+// +n / -n and the registry adds them up.
 struct in_flight {
   std::string pipeline; // embed, rerank
-  int64_t value = 0;
+  int64_t delta = 0;
 };
 
 struct stage_queue_depth {
   std::string stage;
-  int64_t value = 0;
+  int64_t delta = 0;
 };
 
 // -- cache domain --------------------------------------------------------------------------------
@@ -143,8 +145,8 @@ EMBED_METRIC_INSPECT(client_call_done, x.endpoint, x.method, x.code, x.seconds)
 EMBED_METRIC_INSPECT(client_retry, x.endpoint, x.method)
 EMBED_METRIC_INSPECT(breaker_state, x.endpoint, x.state)
 EMBED_METRIC_INSPECT(stage_done, x.stage, x.outcome, x.seconds)
-EMBED_METRIC_INSPECT(in_flight, x.pipeline, x.value)
-EMBED_METRIC_INSPECT(stage_queue_depth, x.stage, x.value)
+EMBED_METRIC_INSPECT(in_flight, x.pipeline, x.delta)
+EMBED_METRIC_INSPECT(stage_queue_depth, x.stage, x.delta)
 EMBED_METRIC_INSPECT(cache_lookup, x.tier, x.hit, x.count)
 EMBED_METRIC_INSPECT(cache_eviction, x.tier, x.reason, x.count)
 EMBED_METRIC_INSPECT(cache_size, x.tier, x.entries, x.bytes)

@@ -28,11 +28,11 @@ void pipeline_registry::record(const metric::stage_done& event) {
 }
 
 void pipeline_registry::record(const metric::in_flight& event) {
-  in_flight_.at({event.pipeline}).Set(static_cast<double>(event.value));
+  in_flight_.at({event.pipeline}).Increment(static_cast<double>(event.delta));
 }
 
 void pipeline_registry::record(const metric::stage_queue_depth& event) {
-  queue_depth_.at({event.stage}).Set(static_cast<double>(event.value));
+  queue_depth_.at({event.stage}).Increment(static_cast<double>(event.delta));
 }
 
 } // namespace embed::metrics

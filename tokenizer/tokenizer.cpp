@@ -100,6 +100,10 @@ std::string hex64(uint64_t v) {
 struct loader {
   const std::string& origin;
   tokenizer& t;
+  // Ids index dense tables (id -> token, bytes, special): an id far past the number of tokens in
+  // the file would make a few bytes of JSON allocate gigabytes. Holes are allowed, up to this many.
+  static constexpr int64_t max_id_holes = 1 << 16;
+  int64_t id_limit = max_id_holes; // exclusive; set by load() from the number of entries
 
   caf::error bad(const std::string& field, const std::string& what) const {
     return make_error(ec::invalid_argument,
@@ -126,8 +130,12 @@ struct loader {
     std::string type = type_of(v);
     if (!type.empty() && type != "BPE")
       return bad("model.type", "'" + type + "' is not supported (only BPE)");
-    if (const auto* d = m->if_contains("dropout"); d && !d->is_null() && d->to_number<double>() > 0)
-      return bad("model.dropout", "BPE dropout is not supported");
+    if (const auto* d = m->if_contains("dropout"); d && !d->is_null()) {
+      if (!d->is_number())
+        return bad("model.dropout", "not a number");
+      if (d->to_number<double>() > 0)
+        return bad("model.dropout", "BPE dropout is not supported");
+    }
     for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
       if (const auto* x = m->if_contains(key);
           x && !x->is_null() && !(x->is_string() && x->get_string().empty()))
@@ -142,6 +150,9 @@ struct loader {
       if (!kv.value().is_int64() || kv.value().get_int64() < 0 ||
           kv.value().get_int64() > INT32_MAX)
         return bad("model.vocab", "id of '" + std::string(kv.key()) + "' is not a valid id");
+      if (kv.value().get_int64() >= id_limit)
+        return bad("model.vocab", "id " + std::to_string(kv.value().get_int64()) + " of '" +
+                                      std::string(kv.key()) + "' leaves too many unused ids");
       auto id = static_cast<uint32_t>(kv.value().get_int64());
       t.vocab_[std::string(kv.key())] = id;
       if (id >= t.id_to_token_.size())
@@ -203,6 +214,9 @@ struct loader {
       if (!id || !id->is_int64() || id->get_int64() < 0 || id->get_int64() > INT32_MAX ||
           !content || !content->is_string())
         return bad("added_tokens", "an entry lacks a valid 'id' or 'content'");
+      if (id->get_int64() >= id_limit)
+        return bad("added_tokens",
+                   "id " + std::to_string(id->get_int64()) + " leaves too many unused ids");
       added_token a;
       a.id = static_cast<uint32_t>(id->get_int64());
       a.content = std::string(content->get_string());
@@ -387,6 +401,13 @@ struct loader {
     const json::object* o = root.if_object();
     if (!o)
       return make_error(ec::invalid_argument, "tokenizer file " + origin + ": not a JSON object");
+    const json::value* model = o->if_contains("model");
+    if (const json::value* v = model && model->is_object() ? model->get_object().if_contains("vocab")
+                                                           : nullptr;
+        v && v->is_object())
+      id_limit += static_cast<int64_t>(v->get_object().size());
+    if (const json::value* a = o->if_contains("added_tokens"); a && a->is_array())
+      id_limit += static_cast<int64_t>(a->get_array().size());
     if (auto err = load_model(o->contains("model") ? o->at("model") : json::value()))
       return err;
     if (auto err = load_added(o->if_contains("added_tokens")))

@@ -55,10 +55,10 @@ void in_flight(self_ptr self, int64_t delta) {
   st.probe->set_state(
       {{"in_flight", std::to_string(st.in_flight)}, {"requests", std::to_string(st.handled)}});
   if (st.metrics) {
-    self->send(st.metrics, metric::in_flight{"embed", static_cast<int64_t>(st.in_flight)});
-    // Requests this stage actor holds (tokenized, waiting on the cache or a worker).
-    self->send(st.metrics,
-               metric::stage_queue_depth{"dispatch", static_cast<int64_t>(st.in_flight)});
+    // Changes: every stage actor adds its own to the one gauge.
+    self->send(st.metrics, metric::in_flight{"embed", delta});
+    // Requests the stage actors hold (tokenized, waiting on the cache or a worker).
+    self->send(st.metrics, metric::stage_queue_depth{"dispatch", delta});
   }
 }
 

@@ -78,15 +78,43 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  if (st.cfg.keepalive.count() > 0) {
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(st.cfg.keepalive.count()));
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(st.cfg.keepalive_timeout.count()));
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
   if (!st.cfg.tls_server_name.empty())
     args.SetSslTargetNameOverride(st.cfg.tls_server_name);
   auto creds = st.cfg.credentials ? st.cfg.credentials : grpc::InsecureChannelCredentials();
   st.channel = grpc::CreateCustomChannel(st.cfg.endpoint, creds, args);
   st.stub = worker::v1::GpuWorker::NewStub(st.channel);
   self->attach_functor([self] {
-    // Cancel what is still in flight; the completions find the actor gone and are dropped.
+    // Cancel what is still in flight; the completions find the actor gone and are dropped (they
+    // hold their own reference to the context).
     for (auto& [id, c] : self->state.calls)
       c.ctx->TryCancel();
+    for (auto& [id, c] : self->state.info_calls)
+      c.ctx->TryCancel();
+  });
+  // Told to stop (the endpoint left discovery, or shutdown): answer every call still in flight
+  // now, as retryable, so that the supervisor moves it to another worker at once instead of
+  // waiting for its timeout.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    auto why = make_error(ec::worker_unavailable,
+                          "worker " + st.cfg.endpoint + ": client stopped (endpoint removed)");
+    for (auto& [id, c] : st.calls) {
+      c.ctx->TryCancel();
+      c.promise.deliver(why);
+    }
+    for (auto& [id, c] : st.info_calls) {
+      c.ctx->TryCancel();
+      c.promise.deliver(why);
+    }
+    st.calls.clear();
+    st.info_calls.clear();
+    self->quit(msg.reason);
   });
   return {
       [self](worker_job& job) -> caf::result<worker_output> {
@@ -97,11 +125,12 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
         if (st.calls.count(id) != 0)
           return make_error(ec::internal, "job " + std::to_string(id) + " already in flight");
         gpu_client_state::call c;
-        c.ctx = std::make_unique<grpc::ClientContext>();
+        c.ctx = std::make_shared<grpc::ClientContext>();
         c.ctx->set_deadline(deadline_of(job, st.cfg.call_timeout));
         c.start = clock::now();
         c.promise = self->make_response_promise<worker_output>();
         auto endpoint = st.cfg.endpoint;
+        auto ctx_ref = c.ctx;
         auto* ctx = c.ctx.get();
         auto n = job.sequences.size();
         if (job.kind == job_kind::embed) {
@@ -114,7 +143,8 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
           req->set_correlation_id(job.correlation_id);
           auto resp = std::make_shared<worker::v1::EmbedResponse>();
           st.stub->async()->Embed(
-              ctx, req.get(), resp.get(), [handle, id, req, resp, endpoint, n](grpc::Status s) {
+              ctx, req.get(), resp.get(),
+              [handle, id, req, resp, endpoint, n, ctx_ref](grpc::Status s) {
                 if (!s.ok())
                   return caf::anon_send(handle, atom::done_v, id, call_error(endpoint, s));
                 auto out = from_embed(*resp, n);
@@ -131,7 +161,8 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
           req->set_correlation_id(job.correlation_id);
           auto resp = std::make_shared<worker::v1::ScoreResponse>();
           st.stub->async()->Score(
-              ctx, req.get(), resp.get(), [handle, id, req, resp, endpoint, n](grpc::Status s) {
+              ctx, req.get(), resp.get(),
+              [handle, id, req, resp, endpoint, n, ctx_ref](grpc::Status s) {
                 if (!s.ok())
                   return caf::anon_send(handle, atom::done_v, id, call_error(endpoint, s));
                 auto out = from_score(*resp, n);
@@ -158,14 +189,15 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
         // Info ids carry the top bit so that they never meet job ids in `done`.
         auto id = (uint64_t{1} << 63) | st.next_info_id++;
         gpu_client_state::info_call c;
-        c.ctx = std::make_unique<grpc::ClientContext>();
+        c.ctx = std::make_shared<grpc::ClientContext>();
         c.ctx->set_deadline(std::chrono::system_clock::now() + st.cfg.probe_timeout);
         c.promise = self->make_response_promise<worker_info>();
         auto req = std::make_shared<worker::v1::InfoRequest>();
         auto resp = std::make_shared<worker::v1::InfoResponse>();
         auto endpoint = st.cfg.endpoint;
         st.stub->async()->Info(
-            c.ctx.get(), req.get(), resp.get(), [handle, id, req, resp, endpoint](grpc::Status s) {
+            c.ctx.get(), req.get(), resp.get(),
+            [handle, id, req, resp, endpoint, ctx_ref = c.ctx](grpc::Status s) {
               if (!s.ok())
                 return caf::anon_send(handle, atom::done_v, id, call_error(endpoint, s));
               worker_info w;

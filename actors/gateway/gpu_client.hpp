@@ -26,6 +26,10 @@ struct gpu_client_config {
   /// Insecure when null; TLS / mTLS credentials built once from the --worker-tls-* files.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   std::string tls_server_name; // checked against the worker's certificate instead of the host
+  /// HTTP/2 keepalive pings on the connection (also when idle): a silently cut link is noticed
+  /// in keepalive + keepalive_timeout instead of TCP's retransmission minutes. 0 = off.
+  std::chrono::milliseconds keepalive{10000};
+  std::chrono::milliseconds keepalive_timeout{3000};
 };
 
 struct gpu_client_state {
@@ -33,13 +37,13 @@ struct gpu_client_state {
   std::shared_ptr<probes::probe> probe; // what `embedctl top` shows about this actor
 
   struct call {
-    std::unique_ptr<grpc::ClientContext> ctx;
+    std::shared_ptr<grpc::ClientContext> ctx; // shared with gRPC's completion
     caf::typed_response_promise<worker_output> promise;
     std::chrono::steady_clock::time_point start;
     const char* method = "Embed";
   };
   struct info_call {
-    std::unique_ptr<grpc::ClientContext> ctx;
+    std::shared_ptr<grpc::ClientContext> ctx; // shared with gRPC's completion
     caf::typed_response_promise<worker_info> promise;
   };
 

@@ -55,6 +55,7 @@ struct options {
   uint32_t breaker_failures = 3;
   uint32_t breaker_cool_down_ms = 5000;
   uint32_t worker_timeout_ms = 30000;
+  uint32_t worker_keepalive_ms = 10000;
   uint32_t max_message_bytes = 16 << 20;
   double drain_timeout_s = 30;
   bool allow_insecure_remote = false;
@@ -158,6 +159,7 @@ int run(const options& o) {
   sup_cfg.tokenizer_hash = (*tokenizer)->hash();
   sup_cfg.client.call_timeout = std::chrono::milliseconds(o.worker_timeout_ms);
   sup_cfg.client.max_message_bytes = o.max_message_bytes * 4;
+  sup_cfg.client.keepalive = std::chrono::milliseconds(o.worker_keepalive_ms);
   if (o.worker_tls.enabled()) {
     sup_cfg.client.credentials = *worker_creds;
     sup_cfg.client.tls_server_name = o.worker_tls.server_name;
@@ -354,6 +356,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--worker-timeout-ms", o.worker_timeout_ms,
                  "worker call timeout when the client set no deadline")
+      ->capture_default_str();
+  app.add_option("--worker-keepalive-ms", o.worker_keepalive_ms,
+                 "HTTP/2 keepalive ping interval on worker connections, also when idle (a cut "
+                 "link is noticed within it + 3 s); 0 = off")
       ->capture_default_str();
   app.add_option("--max-message-bytes", o.max_message_bytes, "largest request message")
       ->capture_default_str();

@@ -163,6 +163,10 @@ int run_serve(const serve_config& cfg) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(cfg.listen, *server_creds, &port);
+  // Gateways ping idle connections (embedd --worker-keepalive-ms) to notice cut links: accept.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(cfg.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(cfg.max_message_bytes));
   builder.RegisterService(&service);

@@ -89,8 +89,8 @@ protected:
   probe<pipeline_metrics_actor> pipeline() {
     return {pm->prometheus(),
             actors.pipeline,
-            {[](const pipeline_metrics_actor& a, int n) {
-               caf::anon_send(a, metric::stage_queue_depth{"barrier", n});
+            {[](const pipeline_metrics_actor& a, int) {
+               caf::anon_send(a, metric::stage_queue_depth{"barrier", 1}); // a change: +1 each
              },
              "embed_pipeline_queue_depth{stage=\"other\"}",
              "embed_pipeline_queue_depth{stage=\"other\"}"}};
