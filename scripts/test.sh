@@ -4,6 +4,7 @@
 #   scripts/test.sh                 all of it
 #   EMBED_TEST_LABELS=unit ...      only tests with this label
 #   EMBED_SKIP_FUZZ=1 ...           no fuzz build/run
+#   EMBED_SKIP_SANITIZE=1 ...       no ASan + UBSan build/run of the suite
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,6 +20,29 @@ if [[ ${EMBED_SKIP_FUZZ:-0} != 1 && -z $labels ]]; then
   if [[ -n $fuzz_targets ]]; then
     ninja -C build-fuzz $fuzz_targets
     ctest --test-dir build-fuzz --output-on-failure -L fuzz || status=$?
+  fi
+fi
+
+# The unit and integration suites again, built with AddressSanitizer + UndefinedBehaviorSanitizer
+# (tests and the gpu-worker / embedd / embedctl processes they start). Every report of every
+# process goes to a file in $san_logs; any file there fails the run, even from a child process
+# whose exit code no test looked at.
+if [[ ${EMBED_SKIP_SANITIZE:-0} != 1 ]]; then
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMBED_SANITIZE=ON \
+    -DEMBED_BUILD_PERF=OFF >/dev/null
+  cmake --build build-asan -j"$(nproc)"
+  san_logs=$root/build-asan/sanitizer-reports
+  rm -rf "$san_logs" && mkdir -p "$san_logs"
+  ASAN_OPTIONS="log_path=$san_logs/asan:detect_leaks=1:abort_on_error=0" \
+  UBSAN_OPTIONS="log_path=$san_logs/ubsan:print_stacktrace=1:halt_on_error=1" \
+    ctest --test-dir build-asan --output-on-failure -j"$(nproc)" --timeout 1800 \
+      -L "${labels:-unit|integration}" || status=$?
+  if compgen -G "$san_logs/*" >/dev/null; then
+    echo "sanitizer reports:"
+    for f in "$san_logs"/*; do echo "== $f"; head -60 "$f"; done
+    status=1
+  else
+    echo "sanitized suite: no sanitizer report from any process"
   fi
 fi
 

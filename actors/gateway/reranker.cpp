@@ -34,6 +34,7 @@ using request_ptr = std::shared_ptr<request_state>;
 void done(self_ptr self, const request_ptr& r, caf::expected<rerank_result> out) {
   auto& st = self->state;
   --st.in_flight;
+  st.probe->set_state("in_flight", std::to_string(st.in_flight));
   std::chrono::duration<double> took = clock::now() - r->start;
   if (st.metrics) {
     metric::rerank_done ev{st.model ? st.model->model_id : "unknown",

@@ -246,6 +246,7 @@ void route(self_ptr self, uint64_t id) {
   p.current = address;
   ++p.attempts;
   ++st.routed;
+  publish(self); // the console's routed / inflight stay current
   auto timeout = st.cfg.client.call_timeout + std::chrono::seconds(5);
   self->request(best->client, timeout, p.job)
       .then(
@@ -255,6 +256,7 @@ void route(self_ptr self, uint64_t id) {
             if (auto e = st.endpoints.find(address); e != st.endpoints.end()) {
               --e->second.in_flight;
               record_success(self, e->second);
+              publish(self);
             }
             finish(self, id, std::move(out));
           },
@@ -281,6 +283,7 @@ void route(self_ptr self, uint64_t id) {
                   st.metrics,
                   metric::client_retry{address, p.job.kind == job_kind::embed ? "Embed" : "Score"});
             ++st.retries;
+            publish(self);
             // Backoff with jitter in [0.5, 1.5) x base, so that retries of a burst spread out.
             std::uniform_real_distribution<double> jitter(0.5, 1.5);
             auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(

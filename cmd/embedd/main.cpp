@@ -45,6 +45,7 @@ struct options {
   uint32_t max_in_flight = 1024;
   uint32_t max_in_flight_per_stream = 32;
   uint32_t max_streams = 1024;
+  uint32_t max_streams_per_connection = 1024;
   uint32_t max_inputs = 256;
   uint32_t max_chars = 32768;
   uint32_t max_tokens = 8192;
@@ -193,6 +194,9 @@ int run(const options& o) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(o.listen, *server_creds, &port);
+  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: calls past it wait in the client's queue.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(o.max_streams_per_connection));
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(o.max_message_bytes) * 4);
   builder.RegisterService(&service);
@@ -334,6 +338,11 @@ int main(int argc, char** argv) {
                  "requests of one stream in flight (backpressure past it)")
       ->capture_default_str();
   app.add_option("--max-streams", o.max_streams, "concurrent streams")->capture_default_str();
+  app.add_option("--max-streams-per-connection", o.max_streams_per_connection,
+                 "concurrent HTTP/2 streams (calls) one client connection may open; more wait "
+                 "at the client")
+      ->check(CLI::Range(1u, 1u << 30))
+      ->capture_default_str();
   app.add_option("--max-inputs", o.max_inputs, "inputs per Embed request")->capture_default_str();
   app.add_option("--max-chars", o.max_chars, "characters per input")->capture_default_str();
   app.add_option("--max-tokens", o.max_tokens, "tokens per input (capped by the model's)")
