@@ -24,6 +24,8 @@
 #include <mutex>
 #include <thread>
 
+#include <sched.h>
+
 using namespace embed::perf;
 namespace ev1 = embedding::v1;
 
@@ -37,11 +39,16 @@ struct options {
   double capacity_s = 8;
   int unloaded_n = 300;
   bool keep = false;
+  bool pin = true; // worker on the last core, gateway + this load generator on the others
+
 };
 
 void usage() {
   std::cerr << "usage: overload_bench [--bin-dir DIR] [--max-in-flight M] [--factor F]\n"
-               "                      [--seconds S] [--capacity-seconds S] [--keep-logs]\n";
+               "                      [--seconds S] [--capacity-seconds S] [--keep-logs] [--no-pin]\n"
+               "  --no-pin: do not give the worker a core of its own (by default it runs on the\n"
+               "  last core, the gateway and the load generator on the others, as if the worker\n"
+               "  were on its own GPU host: rejecting 10x load must not starve the model)\n";
 }
 
 options parse(int argc, char** argv) {
@@ -67,6 +74,8 @@ options parse(int argc, char** argv) {
       o.capacity_s = std::stod(next());
     else if (a == "--keep-logs")
       o.keep = true;
+    else if (a == "--no-pin")
+      o.pin = false;
     else {
       usage();
       std::exit(2);
@@ -173,11 +182,14 @@ public:
           first_error_ = st.error_message();
         if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && exhausted_msg_.empty())
           exhausted_msg_ = st.error_message();
-        --outstanding_;
       }
-      cv_.notify_all();
+      // The follow-up call is sent before this one stops counting, so that wait_all() cannot see
+      // zero outstanding (and the tracker go away) while a chain is still running.
       if (on_done)
         on_done();
+      std::lock_guard<std::mutex> lock(mu_);
+      --outstanding_;
+      cv_.notify_all();
     });
   }
   uint64_t outstanding() {
@@ -226,22 +238,42 @@ int main(int argc, char** argv) {
   const std::string dir = temp_dir("overload");
   std::cerr << "overload_bench: binaries " << o.bin_dir << ", logs in " << dir << "\n";
 
+  const unsigned cores = std::thread::hardware_concurrency();
+  const bool pin = o.pin && cores >= 2;
+  std::vector<std::string> worker_prefix, gateway_prefix;
+  if (pin) {
+    const std::string last = std::to_string(cores - 1), rest = "0-" + std::to_string(cores - 2);
+    worker_prefix = {"/usr/bin/taskset", "-c", last};
+    gateway_prefix = {"/usr/bin/taskset", "-c", rest};
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (unsigned c = 0; c + 1 < cores; ++c)
+      CPU_SET(c, &set);
+    sched_setaffinity(0, sizeof set, &set);
+  }
+  auto prefixed = [](std::vector<std::string> prefix, std::vector<std::string> argv) {
+    prefix.insert(prefix.end(), argv.begin(), argv.end());
+    return prefix;
+  };
   const uint16_t wport = free_port(), gport = free_port();
   const std::string waddr = "127.0.0.1:" + std::to_string(wport);
   const std::string gaddr = "127.0.0.1:" + std::to_string(gport);
   child_process worker("gpu-worker",
-                       {o.bin_dir + "/gpu-worker", "serve", "--listen", waddr, "--metrics-listen",
-                        "127.0.0.1:" + std::to_string(free_port()), "--log-level", "warn"},
+                       prefixed(worker_prefix,
+                                {o.bin_dir + "/gpu-worker", "serve", "--listen", waddr,
+                                 "--metrics-listen", "127.0.0.1:" + std::to_string(free_port()),
+                                 "--log-level", "warn"}),
                        dir + "/gpu-worker.log");
   if (!wait_serving(waddr, worker, std::chrono::seconds(180))) {
     std::cerr << "overload_bench: gpu-worker not SERVING:\n" << worker.log_tail() << "\n";
     return 1;
   }
   child_process gateway("embedd",
-                        {o.bin_dir + "/embedd", "--workers", waddr, "--listen", gaddr,
-                         "--metrics-listen", "127.0.0.1:" + std::to_string(free_port()),
-                         "--max-in-flight", std::to_string(o.max_in_flight), "--log-level",
-                         "warn"},
+                        prefixed(gateway_prefix,
+                                 {o.bin_dir + "/embedd", "--workers", waddr, "--listen", gaddr,
+                                  "--metrics-listen", "127.0.0.1:" + std::to_string(free_port()),
+                                  "--max-in-flight", std::to_string(o.max_in_flight),
+                                  "--log-level", "warn"}),
                         dir + "/embedd.log");
   if (!wait_serving(gaddr, gateway, std::chrono::seconds(120))) {
     std::cerr << "overload_bench: embedd not SERVING:\n" << gateway.log_tail() << "\n";
@@ -335,14 +367,17 @@ int main(int argc, char** argv) {
   const double p99_ratio = admitted_p99 / unloaded_p99;
   const double rss_ratio = static_cast<double>(peak_rss) / static_cast<double>(steady_rss);
 
-  std::printf("overload_bench (embedd --max-in-flight %d, built-in model on CPU, %u cores)\n",
-              o.max_in_flight, std::thread::hardware_concurrency());
+  std::printf("overload_bench (embedd --max-in-flight %d, built-in model on CPU, %u cores, %s)\n",
+              o.max_in_flight, cores,
+              pin ? "worker pinned to the last core, gateway + load generator to the others"
+                  : "nothing pinned");
   std::printf("  unloaded       : %d calls one at a time: p50 %s ms, p99 %s ms\n", o.unloaded_n,
               fmt(unloaded_p50, 2).c_str(), fmt(unloaded_p99, 2).c_str());
-  std::printf("  capacity       : %s req/s with %d in flight (%zu calls in %s s); gateway RSS %ld "
-              "KiB (steady state)\n",
+  std::printf("  capacity       : %s req/s with %d in flight (%zu calls in %s s), p50 %s ms, p99 "
+              "%s ms; gateway RSS %ld KiB (steady state)\n",
               fmt(capacity_rps).c_str(), o.max_in_flight, capacity.ok_ms.size(),
-              fmt(capacity.seconds).c_str(), steady_rss);
+              fmt(capacity.seconds).c_str(), fmt(percentile(capacity.ok_ms, 50), 2).c_str(),
+              fmt(percentile(capacity.ok_ms, 99), 2).c_str(), steady_rss);
   std::printf("  overload       : offered %s req/s (%sx) for %s s: %llu sent\n",
               fmt(offered_rps).c_str(), fmt(o.factor, 0).c_str(), fmt(o.overload_s, 0).c_str(),
               static_cast<unsigned long long>(overload.sent));
