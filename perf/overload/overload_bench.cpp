@@ -10,6 +10,8 @@
 // (target <= 1.5x). Exit 0 when the run completed (the targets are reported, not asserted).
 #include "perf/worker/bench_process.hpp"
 
+#include "edge/status.hpp"
+
 #include "embedding/v1/embedding.grpc.pb.h"
 
 #include <grpcpp/grpcpp.h>
@@ -134,27 +136,6 @@ struct phase_result {
   uint64_t sent = 0;
 };
 
-std::string status_name(grpc::StatusCode c) {
-  static const char* names[] = {"OK",
-                                "CANCELLED",
-                                "UNKNOWN",
-                                "INVALID_ARGUMENT",
-                                "DEADLINE_EXCEEDED",
-                                "NOT_FOUND",
-                                "ALREADY_EXISTS",
-                                "PERMISSION_DENIED",
-                                "RESOURCE_EXHAUSTED",
-                                "FAILED_PRECONDITION",
-                                "ABORTED",
-                                "OUT_OF_RANGE",
-                                "UNIMPLEMENTED",
-                                "INTERNAL",
-                                "UNAVAILABLE",
-                                "DATA_LOSS",
-                                "UNAUTHENTICATED"};
-  auto i = static_cast<size_t>(c);
-  return i < sizeof(names) / sizeof(*names) ? names[i] : std::to_string(i);
-}
 
 // Async unary calls; completions recorded; wait_all() blocks until every call has answered.
 class call_tracker {
@@ -175,7 +156,7 @@ public:
       double ms = seconds_since(c->sent) * 1e3;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        ++r_.statuses[status_name(st.error_code())];
+        ++r_.statuses[embed::edge::status_name(st.error_code())];
         if (st.ok())
           r_.ok_ms.push_back(ms);
         else if (first_error_.empty() && st.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED)

@@ -33,17 +33,6 @@ bool wait_breaker(gateway_proc& g, const std::string& endpoint, const std::strin
   return poll_until([&] { return breaker_of(g, endpoint) == state; }, timeout, 50ms);
 }
 
-// Waits until the load has had `n` more successes than now (it is flowing).
-bool flows(const stream_load& load, uint64_t n, std::chrono::seconds timeout = 90s) {
-  auto from = load.succeeded();
-  return poll_until([&] { return load.succeeded() >= from + n; }, timeout, 10ms);
-}
-
-void print(const char* what, const load_report& r) {
-  std::printf("%s: %s\n", what, r.summary().c_str());
-  std::fflush(stdout);
-}
-
 } // namespace
 
 TEST(faults, workers_killed_and_restarted_in_a_loop_lose_no_request) {
@@ -62,21 +51,21 @@ TEST(faults, workers_killed_and_restarted_in_a_loop_lose_no_request) {
   constexpr int kills = 6;
   for (int k = 0; k < kills; ++k) {
     int v = k % 2;
-    ASSERT_TRUE(flows(load, 50)) << g.proc->log();
+    ASSERT_TRUE(load.flows(50)) << g.proc->log();
     auto address = w[v]->address();
     w[v]->proc->signal(SIGKILL);
     w[v]->proc->wait();
     std::printf("kill %d: worker %s SIGKILLed after %llu successes\n", k + 1, address.c_str(),
                 static_cast<unsigned long long>(load.succeeded()));
-    ASSERT_TRUE(flows(load, 25)) << "no success after the kill\n" << g.proc->log();
+    ASSERT_TRUE(load.flows(25)) << "no success after the kill\n" << g.proc->log();
     // Restarted on the same address; its breaker closes again before the other one is killed.
     w[v] = std::make_unique<worker_proc>(std::vector<std::string>{}, ports[v]);
     ASSERT_TRUE(w[v]->wait_serving()) << w[v]->proc->log();
     ASSERT_TRUE(wait_breaker(g, address, "closed")) << g.proc->log();
   }
-  ASSERT_TRUE(flows(load, 50));
+  ASSERT_TRUE(load.flows(50));
   auto r = load.stop();
-  print("kill loop (6 SIGKILLs, 2 workers, 50 req/s offered)", r);
+  r.print("kill loop (6 SIGKILLs, 2 workers, 50 req/s offered)");
   EXPECT_EQ(r.unanswered, 0u);
   EXPECT_EQ(r.duplicated, 0u);
   EXPECT_EQ(r.sent, r.succeeded + r.failed);
@@ -95,20 +84,20 @@ TEST(faults, a_hung_worker_times_out_its_breaker_opens_and_sigcont_brings_it_bac
 
   stream_load load(g.channel, 40, "sigstop");
   load.start();
-  ASSERT_TRUE(flows(load, 40));
+  ASSERT_TRUE(load.flows(40));
   w0.proc->signal(SIGSTOP);
   auto stopped_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(wait_breaker(g, w0.address(), "open")) << g.proc->log();
   auto open_after =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
   // Traffic moved to the other worker.
-  ASSERT_TRUE(flows(load, 80)) << g.proc->log();
+  ASSERT_TRUE(load.flows(80)) << g.proc->log();
   w0.proc->signal(SIGCONT);
   ASSERT_TRUE(wait_breaker(g, w0.address(), "closed")) << g.proc->log();
-  ASSERT_TRUE(flows(load, 40));
+  ASSERT_TRUE(load.flows(40));
   auto r = load.stop();
   std::printf("SIGSTOP: breaker open %.1f s after the stop\n", open_after);
-  print("hung worker (SIGSTOP then SIGCONT, 2 workers, 40 req/s offered)", r);
+  r.print("hung worker (SIGSTOP then SIGCONT, 2 workers, 40 req/s offered)");
   EXPECT_EQ(r.unanswered, 0u);
   EXPECT_EQ(r.duplicated, 0u);
   EXPECT_EQ(r.sent, r.succeeded + r.failed);
@@ -125,12 +114,12 @@ TEST(faults, redis_killed_under_load_fails_no_request_and_is_counted) {
   ASSERT_TRUE(g.wait_serving()) << g.proc->log();
   stream_load load(g.channel, 40, "redis-kill");
   load.start();
-  ASSERT_TRUE(flows(load, 40));
+  ASSERT_TRUE(load.flows(40));
   redis.proc->signal(SIGKILL);
   redis.proc->wait();
-  ASSERT_TRUE(flows(load, 80));
+  ASSERT_TRUE(load.flows(80));
   auto r = load.stop();
-  print("Redis SIGKILLed under load", r);
+  r.print("Redis SIGKILLed under load");
   EXPECT_EQ(r.failed, 0u) << r.summary();
   EXPECT_EQ(r.unanswered, 0u);
   EXPECT_EQ(r.duplicated, 0u);

@@ -1,5 +1,6 @@
 #include "tests/fault/stream_load.hpp"
 
+#include <cstdio>
 #include <sstream>
 
 namespace embed::testing {
@@ -23,6 +24,22 @@ std::string load_report::summary() const {
     << "a success " << static_cast<int64_t>(longest_gap_s * 1000) << " ms, over " << seconds
     << " s; stream " << stream_status;
   return s.str();
+}
+
+void load_report::print(const char* what) const {
+  std::printf("%s: %s\n", what, summary().c_str());
+  std::fflush(stdout);
+}
+
+bool stream_load::flows(uint64_t n, std::chrono::seconds timeout) const {
+  auto target = succeeded_.load() + n;
+  auto until = clock::now() + timeout;
+  while (succeeded_.load() < target) {
+    if (clock::now() >= until)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10)); // polling with a deadline
+  }
+  return true;
 }
 
 stream_load::stream_load(std::shared_ptr<grpc::Channel> channel, double rate_per_s,

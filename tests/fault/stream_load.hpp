@@ -30,6 +30,8 @@ struct load_report {
   std::string stream_status; // how the stream itself ended ("OK" or the status)
   /// One line: "sent N, succeeded N, failed N (UNAVAILABLE: n, ...), unanswered N, ...".
   std::string summary() const;
+  /// Prints "<what>: <summary>" on stdout (the figures a fault test reports).
+  void print(const char* what) const;
 };
 
 class stream_load {
@@ -44,6 +46,9 @@ public:
   void start();
   /// Stops writing, reads every remaining answer (up to `drain`), returns the accounting.
   load_report stop(std::chrono::seconds drain = std::chrono::seconds(120));
+
+  /// Waits until `n` more requests than now have succeeded (the load flows); false on timeout.
+  bool flows(uint64_t n, std::chrono::seconds timeout = std::chrono::seconds(120)) const;
 
   uint64_t sent() const { return sent_.load(); }
   uint64_t succeeded() const { return succeeded_.load(); }

@@ -119,17 +119,6 @@ struct gateway_host {
   std::string metrics() { return http_get_at(address, gateway_metrics_port, "/metrics"); }
 };
 
-// Waits until the load has had `n` more successes than now (it is flowing).
-bool flows(const stream_load& load, uint64_t n, std::chrono::seconds timeout = 120s) {
-  auto from = load.succeeded();
-  return poll_until([&] { return load.succeeded() >= from + n; }, timeout, 10ms);
-}
-
-void print(const char* what, const load_report& r) {
-  std::printf("%s: %s\n", what, r.summary().c_str());
-  std::fflush(stdout);
-}
-
 } // namespace
 
 TEST(netns, a_cut_link_opens_the_breaker_traffic_moves_and_a_restored_link_closes_it) {
@@ -153,7 +142,7 @@ TEST(netns, a_cut_link_opens_the_breaker_traffic_moves_and_a_restored_link_close
 
   stream_load load(g.channel, 40, "netcut");
   load.start();
-  ASSERT_TRUE(flows(load, 80)) << g.proc->log();
+  ASSERT_TRUE(load.flows(80)) << g.proc->log();
   auto w1_before_cut = w1.embeds();
   ASSERT_GT(w1_before_cut, 0) << "w1 got no traffic before the cut";
 
@@ -168,7 +157,7 @@ TEST(netns, a_cut_link_opens_the_breaker_traffic_moves_and_a_restored_link_close
   uint64_t hold = 600;
   if (auto* s = std::getenv("EMBED_NETNS_CUT_S"))
     hold = std::max<uint64_t>(hold, 40 * std::strtoull(s, nullptr, 10));
-  ASSERT_TRUE(flows(load, hold, std::chrono::seconds(120 + hold / 20))) << g.proc->log();
+  ASSERT_TRUE(load.flows(hold, std::chrono::seconds(120 + hold / 20))) << g.proc->log();
   auto ok_during_cut = load.succeeded() - ok_at_cut;
   auto cut_lasted = since(cut_at);
 
@@ -181,7 +170,7 @@ TEST(netns, a_cut_link_opens_the_breaker_traffic_moves_and_a_restored_link_close
   ASSERT_TRUE(poll_until([&] { return w1.embeds() > w1_at_close; }, 120s, 100ms))
       << g.proc->log();
   auto back_after = since(restored_at);
-  ASSERT_TRUE(flows(load, 40));
+  ASSERT_TRUE(load.flows(40));
   auto r = load.stop();
 
   std::printf("cut w1: breaker open %.2f s after the cut; %llu successes during the %.1f s cut\n",
@@ -189,7 +178,7 @@ TEST(netns, a_cut_link_opens_the_breaker_traffic_moves_and_a_restored_link_close
   std::printf("restore w1: breaker closed %.2f s after the restore, w1 answering again after "
               "%.2f s\n",
               close_after, back_after);
-  print("link cut (2 workers, 40 req/s offered)", r);
+  r.print("link cut (2 workers, 40 req/s offered)");
   // Keepalive pings (--worker-keepalive-ms) replace the dead connection during the cut, so the
   // restored link is used at the next probe instead of after TCP's retransmission back-off.
   EXPECT_LT(close_after, 20.0);
@@ -255,7 +244,7 @@ struct split {
 split measure(const stream_load& load, worker_host& w1, worker_host& w2, uint64_t n) {
   auto a1 = w1.embeds(), a2 = w2.embeds();
   auto t = steady::now();
-  EXPECT_TRUE(flows(load, n));
+  EXPECT_TRUE(load.flows(n));
   auto took = since(t);
   return {w1.embeds() - a1, w2.embeds() - a2, took};
 }
@@ -302,7 +291,7 @@ TEST(netns, workers_found_by_a_re_resolved_dns_name_share_the_load_and_follow_th
 
   stream_load load(g.channel, 40, "dns");
   load.start();
-  ASSERT_TRUE(flows(load, 40)) << g.proc->log();
+  ASSERT_TRUE(load.flows(40)) << g.proc->log();
 
   // Phase 1: both workers under the name.
   auto both = measure(load, w1, w2, 200);
@@ -321,7 +310,7 @@ TEST(netns, workers_found_by_a_re_resolved_dns_name_share_the_load_and_follow_th
       120s, 50ms))
       << g.proc->log();
   auto gone_after = since(removed_at);
-  ASSERT_TRUE(flows(load, 40)); // calls in flight on w2 when it left are finished by now
+  ASSERT_TRUE(load.flows(40)); // calls in flight on w2 when it left are finished by now
   auto only1 = measure(load, w1, w2, 200);
   print_split("phase 2, w2 unpublished", only1);
   EXPECT_EQ(only1.w2, 0);
@@ -349,7 +338,7 @@ TEST(netns, workers_found_by_a_re_resolved_dns_name_share_the_load_and_follow_th
                                {w1.endpoint, "code=\"OK\""}),
               metric_sum_where(g.metrics(), "embed_grpc_client_calls_total",
                                {w2.endpoint, "code=\"OK\""}));
-  print("DNS re-resolution (2 workers, 40 req/s offered)", r);
+  r.print("DNS re-resolution (2 workers, 40 req/s offered)");
   // A call in flight on w2 when it leaves the name is answered at once as retryable (the
   // endpoint's client answers what it holds when it is stopped) and retried on w1: the stream
   // does not stall behind it until a timeout (--worker-timeout-ms, 30 s here).
