@@ -262,10 +262,43 @@ TEST(prometheus, every_recording_rule_and_dashboard_query_returns_data) {
 
   EXPECT_TRUE(poll_until([&] { return calls_to(g, w2.address()) >= 5; }, 120s, 50ms))
       << "the gateway never called the second worker";
+  // Kill w2 while calls are in flight on it (a burst of concurrent long inputs keeps it busy):
+  // those calls fail and are retried on w1. Killed between calls instead, the health probe may
+  // open its breaker before any call is routed to it, and no retry would ever happen.
+  std::atomic<bool> burst_stop{false};
+  std::vector<std::thread> burst;
+  for (int k = 0; k < 4; ++k)
+    burst.emplace_back([&, k] {
+      for (int i = 0; !burst_stop; ++i) {
+        std::string text = "burst " + std::to_string(k) + " " + std::to_string(i);
+        for (int j = 0; j < 60; ++j)
+          text += " retrieval";
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+        ev1::EmbedResponse r;
+        g.stub->Embed(&ctx, embed_request({text}), &r);
+      }
+    });
+  auto in_flight_on_w2 = [&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 5s);
+    ev1::InfoResponse info;
+    if (!g.stub->Info(&ctx, {}, &info).ok())
+      return 0u;
+    for (auto& w : info.workers())
+      if (w.endpoint() == w2.address())
+        return w.in_flight();
+    return 0u;
+  };
+  EXPECT_TRUE(poll_until([&] { return in_flight_on_w2() > 0; }, 120s, 1ms))
+      << "no call in flight on the second worker";
   w2.proc->signal(SIGKILL);
   EXPECT_TRUE(poll_until(
       [&] { return metric_sum(g.metrics(), "embed_grpc_client_retries_total") > 0; }, 120s, 50ms))
       << "no retry after a worker was killed under load";
+  burst_stop = true;
+  for (auto& t : burst)
+    t.join();
   std::printf("events generated after %.1f s\n", elapsed());
 
   // Prometheus, with the project's rule files.

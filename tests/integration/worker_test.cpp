@@ -231,17 +231,26 @@ TEST(worker_process, sigterm_drains_queued_work_and_exits_zero) {
   worker_proc w({"--max-batch-requests", "2"});
   ASSERT_TRUE(w.wait_serving()) << w.proc->log();
   constexpr int n = 12;
-  std::atomic<int> ok{0}, failed{0};
+  std::atomic<int> ok{0}, refused{0}, other{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i)
     threads.emplace_back([&, i] {
       wv1::EmbedResponse r;
       auto st = embed_call(w, random_sequences(1, 151669, 600, 600, 100 + i), &r);
-      (st.ok() ? ok : failed)++;
+      if (st.ok())
+        ++ok;
+      else if (st.error_code() == grpc::StatusCode::UNAVAILABLE)
+        ++refused; // arrived after SIGTERM: refused clearly, never half-done
+      else
+        ++other;
     });
-  ASSERT_TRUE(
-      poll_until([&] { return metric_sum(w.metrics(), "embed_gpu_queue_depth_requests") >= 4; },
-                 std::chrono::seconds(60), std::chrono::milliseconds(2)))
+  double queued = 0;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        queued = metric_sum(w.metrics(), "embed_gpu_queue_depth_requests");
+        return queued >= 4;
+      },
+      std::chrono::seconds(60), std::chrono::milliseconds(2)))
       << "requests never queued up";
   w.proc->signal(SIGTERM);
   for (auto& t : threads)
@@ -249,8 +258,12 @@ TEST(worker_process, sigterm_drains_queued_work_and_exits_zero) {
   auto code = w.proc->wait(std::chrono::seconds(120));
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 0) << w.proc->log();
-  // Everything admitted before SIGTERM finished; nothing was lost.
-  EXPECT_EQ(ok.load(), n) << w.proc->log();
+  // Everything queued before SIGTERM finished (nothing admitted was lost); a call that reached
+  // the worker only after it was refused cleanly. (On a slow machine some of the 12 may not have
+  // arrived by the time the signal is sent.)
+  EXPECT_GE(ok.load(), static_cast<int>(queued)) << w.proc->log();
+  EXPECT_EQ(ok.load() + refused.load(), n) << w.proc->log();
+  EXPECT_EQ(other.load(), 0) << w.proc->log();
   EXPECT_NE(w.proc->log().find("queue drained"), std::string::npos);
 }
 
