@@ -119,16 +119,26 @@ std::string temp_dir(const std::string& prefix) {
 }
 
 std::string http_get(uint16_t port, const std::string& path) {
+  return http_get("127.0.0.1", port, path);
+}
+
+std::string http_get(const std::string& host, uint16_t port, const std::string& path,
+                     std::chrono::seconds io_timeout) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (io_timeout.count() > 0) {
+    timeval tv{static_cast<time_t>(io_timeout.count()), 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::inet_pton(AF_INET, host.c_str(), &addr.sin_addr);
   addr.sin_port = htons(port);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
     return {};
   }
-  auto req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  auto req = "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n";
   ::send(fd, req.data(), req.size(), 0);
   std::string out;
   char buf[65536];

@@ -55,6 +55,10 @@ std::string temp_dir(const std::string& prefix);
 /// An HTTP GET on 127.0.0.1:port (/metrics, Prometheus' API); the body, de-chunked. Empty on
 /// failure.
 std::string http_get(uint16_t port, const std::string& path);
+/// The same against HOST:port (an IPv4 address); io_timeout > 0 bounds connect and each read, so
+/// that a host behind a cut link does not hang the test.
+std::string http_get(const std::string& host, uint16_t port, const std::string& path,
+                     std::chrono::seconds io_timeout = std::chrono::seconds(0));
 
 /// Sum of every sample of a metric family in Prometheus text (all label sets).
 double metric_sum(const std::string& text, const std::string& name);

@@ -69,7 +69,7 @@ struct worker_host {
   }
   // Embed RPCs this worker answered OK (its own /metrics).
   double embeds() const {
-    auto m = http_get_at(address, worker_metrics_port, "/metrics");
+    auto m = http_get(address, worker_metrics_port, "/metrics", 5s);
     return metric_sum_where(m, "embed_grpc_server_requests_total", {"Embed\"", "code=\"OK\""});
   }
 };
@@ -116,7 +116,7 @@ struct gateway_host {
                     std::chrono::seconds timeout = 120s) {
     return poll_until([&] { return breaker_of(endpoint) == state; }, timeout, 50ms);
   }
-  std::string metrics() { return http_get_at(address, gateway_metrics_port, "/metrics"); }
+  std::string metrics() { return http_get(address, gateway_metrics_port, "/metrics", 5s); }
 };
 
 } // namespace

@@ -299,33 +299,6 @@ void test_network::write_etc(const std::string& host_name, const std::string& fi
   std::ofstream(dir + "/" + file, std::ios::trunc) << content;
 }
 
-std::string http_get_at(const std::string& address, uint16_t port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{5, 0}; // a cut host must not hang the test: connect and reads give up
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  ::inet_pton(AF_INET, address.c_str(), &addr.sin_addr);
-  addr.sin_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return {};
-  }
-  auto req = "GET " + path + " HTTP/1.1\r\nHost: " + address + "\r\nConnection: close\r\n\r\n";
-  ::send(fd, req.data(), req.size(), 0);
-  std::string out;
-  char buf[65536];
-  ssize_t n;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0)
-    out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  auto head_end = out.find("\r\n\r\n");
-  if (head_end == std::string::npos)
-    return {};
-  return out.substr(head_end + 4);
-}
-
 double metric_sum_where(const std::string& text, const std::string& name,
                         const std::vector<std::string>& labels) {
   double sum = 0;

@@ -83,9 +83,6 @@ private:
 /// Runs a command (through /bin/sh), returns its exit status; output appended to `out`.
 int run_command(const std::string& command, std::string* out = nullptr);
 
-/// An HTTP GET on address:port (IPv4); the body. Empty on failure.
-std::string http_get_at(const std::string& address, uint16_t port, const std::string& path);
-
 /// Sum of the samples of a metric family whose label text contains every one of `labels`
 /// (e.g. {"method=\"Embed\""}).
 double metric_sum_where(const std::string& text, const std::string& name,
