@@ -21,6 +21,7 @@ using gpu_metrics_actor =
 using http_metrics_actor = caf::typed_actor<
     caf::reacts_to<metric::api_request_done>, // one public (or worker) RPC finished
     caf::reacts_to<metric::stream_message>,   // one message on a stream
+    caf::reacts_to<metric::api_batch>,        // many of both (metrics/api_batcher.hpp)
     caf::reacts_to<metric::client_call_done>, // one gateway -> worker call finished
     caf::reacts_to<metric::client_retry>,     // a call retried on another endpoint
     caf::reacts_to<metric::breaker_state>>;   // an endpoint's breaker changed state
@@ -28,7 +29,8 @@ using http_metrics_actor = caf::typed_actor<
 using pipeline_metrics_actor =
     caf::typed_actor<caf::reacts_to<metric::stage_done>,         // one stage execution
                      caf::reacts_to<metric::in_flight>,          // requests inside a pipeline now
-                     caf::reacts_to<metric::stage_queue_depth>>; // work waiting at a stage
+                     caf::reacts_to<metric::stage_queue_depth>,  // work waiting at a stage
+                     caf::reacts_to<metric::pipeline_batch>>;    // many of the three at once
 
 using cache_metrics_actor =
     caf::typed_actor<caf::reacts_to<metric::cache_lookup>,   // hit or miss per tier
@@ -106,7 +108,8 @@ using supervisor_actor = caf::typed_actor<
 using embedding_stage_actor = caf::typed_actor<
     caf::replies_to<embedding_request>::with<embedding_result>, // one request, answered once
     // The token ids Embed would send for these inputs (validation, instruction, truncation).
-    caf::replies_to<atom::tokenize, embedding_request>::with<packed_sequences>>;
+    caf::replies_to<atom::tokenize, embedding_request>::with<packed_sequences>,
+    caf::reacts_to<atom::tick>>; // internal: sends batched metrics, gives up lost cache lookups
 
 /// Builds Qwen3-Reranker prompts, asks a worker for scores, sorts, keeps top_k.
 using reranker_actor =

@@ -56,6 +56,13 @@ struct stream_message {
   std::string direction; // "received" or "sent"
 };
 
+/// Many of the two above at once: the gRPC edge batches them (metrics/api_batcher.hpp) so that a
+/// request does not cost a message to the metrics actor, and with it a wake-up of a CAF thread.
+struct api_batch {
+  std::vector<api_request_done> done;
+  std::vector<stream_message> stream;
+};
+
 struct client_call_done {
   std::string endpoint; // configured / discovered worker address
   std::string method;
@@ -91,6 +98,15 @@ struct in_flight {
 struct stage_queue_depth {
   std::string stage;
   int64_t delta = 0;
+};
+
+/// Many of the three above at once: an embedding stage collects its events and sends them every
+/// 100 ms (or every 64 observations), not one message per event: eight per request cost more than
+/// the request's own work on the cache-hit path.
+struct pipeline_batch {
+  std::vector<stage_done> done;
+  std::vector<in_flight> in_flights;    // at most one per pipeline: the summed change
+  std::vector<stage_queue_depth> depths; // at most one per stage: the summed change
 };
 
 // -- cache domain --------------------------------------------------------------------------------
@@ -141,12 +157,14 @@ EMBED_METRIC_INSPECT(queue_depth, x.device, x.model, x.requests, x.tokens)
 EMBED_METRIC_INSPECT(device_memory, x.device, x.used_bytes, x.total_bytes)
 EMBED_METRIC_INSPECT(api_request_done, x.method, x.code, x.seconds)
 EMBED_METRIC_INSPECT(stream_message, x.method, x.direction)
+EMBED_METRIC_INSPECT(api_batch, x.done, x.stream)
 EMBED_METRIC_INSPECT(client_call_done, x.endpoint, x.method, x.code, x.seconds)
 EMBED_METRIC_INSPECT(client_retry, x.endpoint, x.method)
 EMBED_METRIC_INSPECT(breaker_state, x.endpoint, x.state)
 EMBED_METRIC_INSPECT(stage_done, x.stage, x.outcome, x.seconds)
 EMBED_METRIC_INSPECT(in_flight, x.pipeline, x.delta)
 EMBED_METRIC_INSPECT(stage_queue_depth, x.stage, x.delta)
+EMBED_METRIC_INSPECT(pipeline_batch, x.done, x.in_flights, x.depths)
 EMBED_METRIC_INSPECT(cache_lookup, x.tier, x.hit, x.count)
 EMBED_METRIC_INSPECT(cache_eviction, x.tier, x.reason, x.count)
 EMBED_METRIC_INSPECT(cache_size, x.tier, x.entries, x.bytes)

@@ -3,6 +3,7 @@
 // Call `cfg.add_message_types<caf::id_block::embed>()` on every actor_system_config
 // (embed::register_types does it).
 
+#include "messages/bridge.hpp"
 #include "messages/cache.hpp"
 #include "messages/embedding.hpp"
 #include "messages/inspect.hpp"
@@ -19,6 +20,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(embed, caf::first_custom_type_id)
 CAF_ADD_TYPE_ID(embed, (embed::truncation_direction))
 CAF_ADD_TYPE_ID(embed, (embed::embedding_options))
 CAF_ADD_TYPE_ID(embed, (embed::embedding_request))
+CAF_ADD_TYPE_ID(embed, (embed::bridge_job))
 CAF_ADD_TYPE_ID(embed, (embed::stage_timings))
 CAF_ADD_TYPE_ID(embed, (embed::embedding_result))
 CAF_ADD_TYPE_ID(embed, (embed::rerank_request))
@@ -54,12 +56,14 @@ CAF_ADD_TYPE_ID(embed, (embed::metric::queue_depth))
 CAF_ADD_TYPE_ID(embed, (embed::metric::device_memory))
 CAF_ADD_TYPE_ID(embed, (embed::metric::api_request_done))
 CAF_ADD_TYPE_ID(embed, (embed::metric::stream_message))
+CAF_ADD_TYPE_ID(embed, (embed::metric::api_batch))
 CAF_ADD_TYPE_ID(embed, (embed::metric::client_call_done))
 CAF_ADD_TYPE_ID(embed, (embed::metric::client_retry))
 CAF_ADD_TYPE_ID(embed, (embed::metric::breaker_state))
 CAF_ADD_TYPE_ID(embed, (embed::metric::stage_done))
 CAF_ADD_TYPE_ID(embed, (embed::metric::in_flight))
 CAF_ADD_TYPE_ID(embed, (embed::metric::stage_queue_depth))
+CAF_ADD_TYPE_ID(embed, (embed::metric::pipeline_batch))
 CAF_ADD_TYPE_ID(embed, (embed::metric::cache_lookup))
 CAF_ADD_TYPE_ID(embed, (embed::metric::cache_eviction))
 CAF_ADD_TYPE_ID(embed, (embed::metric::cache_size))

@@ -49,6 +49,13 @@ http_metrics(http_metrics_actor::stateful_pointer<http_metrics_state> self,
         auto probe_scope = probes::scope(self);
         self->state.registry->record(e);
       },
+      [self](const metric::api_batch& b) {
+        auto probe_scope = probes::scope(self);
+        for (auto& e : b.done)
+          self->state.registry->record(e);
+        for (auto& e : b.stream)
+          self->state.registry->record(e);
+      },
       [self](const metric::client_call_done& e) {
         auto probe_scope = probes::scope(self);
         self->state.registry->record(e);
@@ -81,6 +88,15 @@ pipeline_metrics(pipeline_metrics_actor::stateful_pointer<pipeline_metrics_state
       [self](const metric::stage_queue_depth& e) {
         auto probe_scope = probes::scope(self);
         self->state.registry->record(e);
+      },
+      [self](const metric::pipeline_batch& b) {
+        auto probe_scope = probes::scope(self);
+        for (auto& e : b.done)
+          self->state.registry->record(e);
+        for (auto& e : b.in_flights)
+          self->state.registry->record(e);
+        for (auto& e : b.depths)
+          self->state.registry->record(e);
       },
   };
 }

@@ -25,8 +25,10 @@ struct key_hash {
   size_t operator()(const cache_key& k) const { return static_cast<size_t>(k.lo ^ k.hi); }
 };
 
+} // namespace
+
 // Everything one request carries between its asynchronous steps.
-struct request_state {
+struct stage_request {
   embedding_request req;
   caf::typed_response_promise<embedding_result> promise;
   bool tokenize_only = false;
@@ -40,13 +42,64 @@ struct request_state {
   embedding_result result;
   std::vector<uint8_t> filled;       // per unique key
   std::vector<float> unique_vectors; // per unique key, result.dimension each
+  clock::time_point lookup_start;    // when its cache lookup was sent
 };
 
-using request_ptr = std::shared_ptr<request_state>;
+namespace {
+
+using request_ptr = std::shared_ptr<stage_request>;
+
+std::string& metric_key(metric::in_flight& e) {
+  return e.pipeline;
+}
+std::string& metric_key(metric::stage_queue_depth& e) {
+  return e.stage;
+}
+
+void schedule_tick(self_ptr self) {
+  auto& st = self->state;
+  if (st.tick_scheduled)
+    return;
+  auto& m = st.metrics_pending;
+  if (st.lookups.empty() && m.done.empty() && m.in_flights.empty() && m.depths.empty())
+    return;
+  st.tick_scheduled = true;
+  self->delayed_send(self, st.cfg.tick, atom::tick_v);
+}
+
+void flush_metrics(self_ptr self) {
+  auto& st = self->state;
+  auto& m = st.metrics_pending;
+  if (m.done.empty() && m.in_flights.empty() && m.depths.empty())
+    return;
+  metric::pipeline_batch out;
+  std::swap(out, m);
+  if (st.metrics)
+    self->send(st.metrics, std::move(out));
+}
 
 void stage_metric(self_ptr self, const char* stage, const char* outcome, double seconds) {
-  if (self->state.metrics)
-    self->send(self->state.metrics, metric::stage_done{stage, outcome, seconds});
+  auto& st = self->state;
+  if (!st.metrics)
+    return;
+  st.metrics_pending.done.push_back({stage, outcome, seconds});
+  if (st.metrics_pending.done.size() >= st.cfg.max_metric_batch)
+    flush_metrics(self);
+  else
+    schedule_tick(self);
+}
+
+template <class Event>
+void add_delta(std::vector<Event>& pending, std::string name, int64_t delta) {
+  for (auto& e : pending)
+    if (metric_key(e) == name) {
+      e.delta += delta;
+      return;
+    }
+  Event e;
+  metric_key(e) = std::move(name);
+  e.delta = delta;
+  pending.push_back(std::move(e));
 }
 
 void in_flight(self_ptr self, int64_t delta) {
@@ -56,9 +109,10 @@ void in_flight(self_ptr self, int64_t delta) {
       {{"in_flight", std::to_string(st.in_flight)}, {"requests", std::to_string(st.handled)}});
   if (st.metrics) {
     // Changes: every stage actor adds its own to the one gauge.
-    self->send(st.metrics, metric::in_flight{"embed", delta});
+    add_delta(st.metrics_pending.in_flights, "embed", delta);
     // Requests the stage actors hold (tokenized, waiting on the cache or a worker).
-    self->send(st.metrics, metric::stage_queue_depth{"dispatch", delta});
+    add_delta(st.metrics_pending.depths, "dispatch", delta);
+    schedule_tick(self);
   }
 }
 
@@ -176,6 +230,30 @@ void dispatch(self_ptr self, const request_ptr& r, std::vector<size_t> misses) {
           });
 }
 
+// Lookups the cache has not answered within cache_timeout are computed without it.
+void sweep(self_ptr self) {
+  auto& st = self->state;
+  auto now = clock::now();
+  std::vector<request_ptr> late;
+  for (auto it = st.lookups.begin(); it != st.lookups.end();) {
+    if (now - it->second->lookup_start >= st.cfg.cache_timeout) {
+      late.push_back(std::move(it->second));
+      it = st.lookups.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& r : late) {
+    log::correlation_scope scope(r->req.correlation_id);
+    spdlog::warn("the cache did not answer a lookup in {} ms; computing without it",
+                 st.cfg.cache_timeout.count());
+    std::vector<size_t> all(r->unique_keys.size());
+    for (size_t k = 0; k < all.size(); ++k)
+      all[k] = k;
+    dispatch(self, r, std::move(all));
+  }
+}
+
 void lookup(self_ptr self, const request_ptr& r) {
   auto& st = self->state;
   auto all = [&] {
@@ -187,10 +265,16 @@ void lookup(self_ptr self, const request_ptr& r) {
   if (!st.cache)
     return dispatch(self, r, all());
   auto t0 = clock::now();
-  self->request(st.cache, std::chrono::seconds(120), atom::get_v, r->unique_keys)
+  auto lookup_id = ++st.next_lookup;
+  r->lookup_start = t0;
+  st.lookups.emplace(lookup_id, r);
+  schedule_tick(self);
+  self->request(st.cache, caf::infinite, atom::get_v, r->unique_keys)
       .then(
-          [self, r, t0](cache_lookup_result& found) {
+          [self, r, t0, lookup_id](cache_lookup_result& found) {
             auto probe_scope = probes::scope(self);
+            if (self->state.lookups.erase(lookup_id) == 0)
+              return; // given up by the sweep: already computed without the cache
             stage_metric(self, "cache_lookup", "ok",
                          std::chrono::duration<double>(clock::now() - t0).count());
             auto dim = r->result.dimension;
@@ -219,8 +303,10 @@ void lookup(self_ptr self, const request_ptr& r) {
               return reply(self, r);
             dispatch(self, r, std::move(misses));
           },
-          [self, r, all](caf::error& err) {
+          [self, r, all, lookup_id](caf::error& err) {
             auto probe_scope = probes::scope(self);
+            if (self->state.lookups.erase(lookup_id) == 0)
+              return;
             // The cache is an optimisation: if it fails, compute everything.
             spdlog::warn("cache lookup failed ({}); computing without it", message_of(err));
             dispatch(self, r, all());
@@ -347,10 +433,15 @@ embedding_stage(embedding_stage_actor::stateful_pointer<embedding_stage_state> s
   st.supervisor = std::move(supervisor);
   st.cache = std::move(cache);
   st.metrics = std::move(metrics);
+  // A stopping stage still sends the metric events it holds.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    flush_metrics(self);
+    self->quit(msg.reason);
+  });
   return {
       [self](embedding_request& req) -> caf::result<embedding_result> {
         auto probe_scope = probes::scope(self);
-        auto r = std::make_shared<request_state>();
+        auto r = std::make_shared<stage_request>();
         r->req = std::move(req);
         r->promise = self->make_response_promise<embedding_result>();
         with_model(self, r);
@@ -358,12 +449,19 @@ embedding_stage(embedding_stage_actor::stateful_pointer<embedding_stage_state> s
       },
       [self](atom::tokenize, embedding_request& req) -> caf::result<packed_sequences> {
         auto probe_scope = probes::scope(self);
-        auto r = std::make_shared<request_state>();
+        auto r = std::make_shared<stage_request>();
         r->req = std::move(req);
         r->tokenize_only = true;
         r->tokens_promise = self->make_response_promise<packed_sequences>();
         with_model(self, r);
         return r->tokens_promise;
+      },
+      [self](atom::tick) {
+        auto probe_scope = probes::scope(self);
+        self->state.tick_scheduled = false;
+        flush_metrics(self);
+        sweep(self);
+        schedule_tick(self);
       },
   };
 }

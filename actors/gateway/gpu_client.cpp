@@ -1,5 +1,7 @@
 #include "actors/gateway/gpu_client.hpp"
 
+#include "actors/gateway/bridge.hpp"
+
 #include "actors/inspect/probe.hpp"
 
 #include "edge/convert.hpp"
@@ -146,11 +148,11 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
               ctx, req.get(), resp.get(),
               [handle, id, req, resp, endpoint, n, ctx_ref](grpc::Status s) {
                 if (!s.ok())
-                  return caf::anon_send(handle, atom::done_v, id, call_error(endpoint, s));
+                  return send_here(handle, atom::done_v, id, call_error(endpoint, s));
                 auto out = from_embed(*resp, n);
                 if (!out)
-                  return caf::anon_send(handle, atom::done_v, id, out.error());
-                caf::anon_send(handle, atom::done_v, id, std::move(*out));
+                  return send_here(handle, atom::done_v, id, out.error());
+                send_here(handle, atom::done_v, id, std::move(*out));
               });
         } else {
           c.method = "Score";
@@ -164,11 +166,11 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
               ctx, req.get(), resp.get(),
               [handle, id, req, resp, endpoint, n, ctx_ref](grpc::Status s) {
                 if (!s.ok())
-                  return caf::anon_send(handle, atom::done_v, id, call_error(endpoint, s));
+                  return send_here(handle, atom::done_v, id, call_error(endpoint, s));
                 auto out = from_score(*resp, n);
                 if (!out)
-                  return caf::anon_send(handle, atom::done_v, id, out.error());
-                caf::anon_send(handle, atom::done_v, id, std::move(*out));
+                  return send_here(handle, atom::done_v, id, out.error());
+                send_here(handle, atom::done_v, id, std::move(*out));
               });
         }
         auto rp = c.promise;
@@ -199,7 +201,7 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
             c.ctx.get(), req.get(), resp.get(),
             [handle, id, req, resp, endpoint, ctx_ref = c.ctx](grpc::Status s) {
               if (!s.ok())
-                return caf::anon_send(handle, atom::done_v, id, call_error(endpoint, s));
+                return send_here(handle, atom::done_v, id, call_error(endpoint, s));
               worker_info w;
               w.endpoint = endpoint;
               w.model_id = resp->model_id();
@@ -214,7 +216,7 @@ gpu_client(gpu_client_actor::stateful_pointer<gpu_client_state> self, gpu_client
               w.can_score = resp->can_score();
               w.yes_token_id = resp->yes_token_id();
               w.no_token_id = resp->no_token_id();
-              caf::anon_send(handle, atom::done_v, id, std::move(w));
+              send_here(handle, atom::done_v, id, std::move(w));
             });
         auto rp = c.promise;
         st.info_calls.emplace(id, std::move(c));

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <map>
+#include <thread>
 #include <memory>
 
 namespace embed {
@@ -26,12 +27,11 @@ int64_t deadline_ns(grpc::CallbackServerContext* ctx) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(d.time_since_epoch()).count();
 }
 
-void send_metric(const http_metrics_actor& m, const char* method, grpc::StatusCode code,
+void send_metric(metrics::api_batcher* m, const char* method, grpc::StatusCode code,
                  clock::time_point start) {
   if (m)
-    caf::anon_send(
-        m, metric::api_request_done{method, edge::status_name(code),
-                                    std::chrono::duration<double>(clock::now() - start).count()});
+    m->done(method, edge::status_name(code),
+            std::chrono::duration<double>(clock::now() - start).count());
 }
 
 // A unary call: finishes once, counts itself out of admission, cancels its worker job if the
@@ -46,7 +46,7 @@ public:
     if (counted_)
       svc_->count_in(-1);
     svc_->count_answer(st.ok());
-    send_metric(svc_->actors().metrics, method_, st.error_code(), start_);
+    send_metric(svc_->api_metrics(), method_, st.error_code(), start_);
     Finish(st);
   }
   void OnCancel() override {
@@ -104,16 +104,12 @@ ev1::RequestError to_request_error(const caf::error& err) {
   return out;
 }
 
-// Sends one typed request to an actor from a one-shot bridge actor and calls `done` with the
-// answer on a CAF thread. No gRPC thread waits.
+// Sends one typed request to `dest` through a bridge actor and calls `done` with the answer
+// (actors/gateway/bridge.hpp: the actors run on this gRPC thread as far as they can).
 template <class Handle, class Result, class... Ts>
-void ask(caf::actor_system& sys, Handle dest, std::function<void(caf::expected<Result>)> done,
+void ask(bridge_pool& bridges, const Handle& dest, std::function<void(caf::expected<Result>)> done,
          Ts... xs) {
-  sys.spawn([dest, done = std::move(done), xs...](caf::event_based_actor* self) mutable {
-    self->request(dest, caf::infinite, std::move(xs)...)
-        .then([done](Result& r) { done(std::move(r)); },
-              [done](caf::error& e) { done(std::move(e)); });
-  });
+  bridges.template ask<Result>(dest, std::move(done), std::move(xs)...);
 }
 
 // -- streams
@@ -157,26 +153,36 @@ public:
   }
 
   void OnReadDone(bool ok) override {
-    std::lock_guard<std::recursive_mutex> guard(core_->mu);
-    reading_ = false;
-    if (!ok) {
-      reads_done_ = true;
-      maybe_finish();
-      return;
+    uint64_t seq = 0, request_id = 0;
+    Req in;
+    {
+      std::lock_guard<std::recursive_mutex> guard(core_->mu);
+      reading_ = false;
+      if (!ok) {
+        reads_done_ = true;
+        maybe_finish();
+        return;
+      }
+      seq = next_seq_++;
+      ++outstanding_;
+      svc_->count_in(+1);
+      request_id = svc_->next_request_id();
+      request_ids_[seq] = request_id;
+      if (auto* m = svc_->api_metrics())
+        m->stream(method_, "received");
+      in = std::move(in_);
     }
-    auto seq = next_seq_++;
-    ++outstanding_;
-    svc_->count_in(+1);
-    auto request_id = svc_->next_request_id();
-    request_ids_[seq] = request_id;
-    if (auto m = svc_->actors().metrics)
-      caf::anon_send(m, metric::stream_message{method_, "received"});
+    // Not under this stream's lock: the actors may run on this thread (bridge.hpp) and answer
+    // requests of other streams, whose locks they take, before submit returns; a thread doing
+    // the same for another stream could otherwise wait for this lock while holding its own.
+    // (gRPC calls OnDone only after this reaction returns, so `this` stays valid.)
     auto core = core_;
-    submit_(std::move(in_), request_id, [core, seq](Resp resp) {
+    submit_(std::move(in), request_id, [core, seq](Resp resp) {
       std::lock_guard<std::recursive_mutex> guard(core->mu);
       if (core->alive)
         core->reactor->on_result(seq, std::move(resp));
     });
+    std::lock_guard<std::recursive_mutex> guard(core_->mu);
     maybe_read();
   }
 
@@ -208,7 +214,7 @@ public:
       svc_->count_in(-static_cast<int64_t>(request_ids_.size()));
       --svc_->streams;
     }
-    send_metric(svc_->actors().metrics, method_,
+    send_metric(svc_->api_metrics(), method_,
                 broken_ ? grpc::StatusCode::CANCELLED : grpc::StatusCode::OK, start_);
     delete this;
   }
@@ -243,8 +249,8 @@ private:
     ready_.erase(it);
     ++next_write_;
     writing_ = true;
-    if (auto m = svc_->actors().metrics)
-      caf::anon_send(m, metric::stream_message{method_, "sent"});
+    if (auto* m = svc_->api_metrics())
+      m->stream(method_, "sent");
     this->StartWrite(&out_);
   }
 
@@ -302,12 +308,27 @@ caf::error gateway_service_config::validate() const {
 }
 
 embedder_service::embedder_service(caf::actor_system& sys, gateway_service_config cfg)
-    : sys_(sys), cfg_(std::move(cfg)) {}
+    : sys_(sys), cfg_(std::move(cfg)),
+      bridges_(std::make_unique<bridge_pool>(
+          sys, cfg_.bridges != 0 ? cfg_.bridges : std::max(1u, std::thread::hardware_concurrency()))) {}
 
 void embedder_service::set_actors(gateway_actors actors) {
   std::lock_guard<std::mutex> guard(mu_);
+  if (actors.metrics && !batcher_) {
+    batcher_ = std::make_shared<metrics::api_batcher>(actors.metrics);
+    flusher_ = metrics::spawn_api_flusher(sys_, batcher_);
+    batcher_raw_.store(batcher_.get(), std::memory_order_release);
+  }
   actors_ = std::move(actors);
   ready_ = true;
+}
+
+void embedder_service::stop_actors() {
+  bridges_->stop();
+  std::lock_guard<std::mutex> guard(mu_);
+  if (flusher_)
+    caf::anon_send_exit(flusher_, caf::exit_reason::user_shutdown); // flushes as it exits
+  flusher_ = nullptr;
 }
 
 gateway_actors embedder_service::actors() {
@@ -334,7 +355,7 @@ grpc::ServerUnaryReactor* embedder_service::Embed(grpc::CallbackServerContext* c
   auto& stage = a.stages[id % a.stages.size()];
   auto encoding = req->encoding();
   ask<embedding_stage_actor, embedding_result>(
-      sys_, stage,
+      *bridges_, stage,
       [reactor, resp, encoding](caf::expected<embedding_result> r) {
         if (!r)
           return reactor->finish(edge::to_status(r.error()));
@@ -355,7 +376,7 @@ embedder_service::EmbedStream(grpc::CallbackServerContext* ctx) {
         auto a = actors();
         auto encoding = in.encoding();
         ask<embedding_stage_actor, embedding_result>(
-            sys_, a.stages[id % a.stages.size()],
+            *bridges_, a.stages[id % a.stages.size()],
             [done, encoding, cid = in.correlation_id()](caf::expected<embedding_result> r) {
               ev1::EmbedResponse resp;
               if (r) {
@@ -385,7 +406,7 @@ grpc::ServerUnaryReactor* embedder_service::Rerank(grpc::CallbackServerContext* 
                                             req->documents().begin(), req->documents().end())
                                       : nullptr;
   ask<reranker_actor, rerank_result>(
-      sys_, actors().reranker,
+      *bridges_, actors().reranker,
       [reactor, resp, docs](caf::expected<rerank_result> r) {
         if (!r)
           return reactor->finish(edge::to_status(r.error()));
@@ -413,7 +434,7 @@ embedder_service::RerankStream(grpc::CallbackServerContext* ctx) {
                                                 in.documents().begin(), in.documents().end())
                                           : nullptr;
         ask<reranker_actor, rerank_result>(
-            sys_, actors().reranker,
+            *bridges_, actors().reranker,
             [done, docs, cid = in.correlation_id()](caf::expected<rerank_result> r) {
               ev1::RerankResponse resp;
               if (r) {
@@ -445,7 +466,7 @@ grpc::ServerUnaryReactor* embedder_service::Tokenize(grpc::CallbackServerContext
   *as_embed.mutable_options() = req->options();
   auto a = actors();
   ask<embedding_stage_actor, packed_sequences>(
-      sys_, a.stages[id % a.stages.size()],
+      *bridges_, a.stages[id % a.stages.size()],
       [reactor, resp](caf::expected<packed_sequences> r) {
         if (!r)
           return reactor->finish(edge::to_status(r.error()));
@@ -480,7 +501,7 @@ grpc::ServerUnaryReactor* embedder_service::Info(grpc::CallbackServerContext* ct
     resp->add_prompt_names(name);
   auto sup = actors().supervisor;
   ask<supervisor_actor, std::vector<endpoint_status>>(
-      sys_, sup,
+      *bridges_, sup,
       [this, reactor, resp, sup](caf::expected<std::vector<endpoint_status>> eps) {
         if (eps)
           for (auto& e : *eps) {
@@ -490,7 +511,7 @@ grpc::ServerUnaryReactor* embedder_service::Info(grpc::CallbackServerContext* ct
             w->set_in_flight(e.in_flight);
           }
         ask<supervisor_actor, worker_info>(
-            sys_, sup,
+            *bridges_, sup,
             [reactor, resp, rerank = static_cast<bool>(actors().reranker)](
                 caf::expected<worker_info> info) {
               if (info) {

@@ -5,9 +5,11 @@
 // (backpressure: the next message is read only when one is answered), and everything a stream
 // started is cancelled when its client goes away.
 
+#include "actors/gateway/bridge.hpp"
 #include "actors/inspect/inspector.hpp"
 #include "actors/interfaces.hpp"
 #include "messages/limits.hpp"
+#include "metrics/api_batcher.hpp"
 
 #include "embedding/v1/embedding.grpc.pb.h"
 
@@ -27,6 +29,7 @@ struct gateway_service_config {
   request_limits limits;                  // reported by Info
   uint32_t max_message_bytes = 16 << 20;  // reported by Info
   std::string version;
+  uint32_t bridges = 0; // bridge actors between gRPC threads and the pipeline (0: one per core)
   caf::error validate() const;
 };
 
@@ -45,6 +48,9 @@ public:
 
   void set_actors(gateway_actors actors);
   void stop_accepting();
+  /// Stops the bridge actors, sends the metric events still batched and stops their flusher (at
+  /// shutdown, after the server stopped, before the metrics actors stop).
+  void stop_actors();
   uint64_t in_flight() const { return in_flight_.load(); }
 
   grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx,
@@ -68,6 +74,8 @@ public:
   caf::actor_system& system() { return sys_; }
   const gateway_service_config& config() const { return cfg_; }
   gateway_actors actors();
+  /// The per-request metric events go through this (null until the actors are set).
+  metrics::api_batcher* api_metrics() { return batcher_raw_.load(std::memory_order_acquire); }
   uint64_t next_request_id() { return next_request_id_++; }
   void count_in(int64_t delta) { in_flight_ += delta; }
   bool accepting() const { return accepting_.load(); }
@@ -85,6 +93,10 @@ private:
   gateway_service_config cfg_;
   std::mutex mu_;
   gateway_actors actors_;
+  std::unique_ptr<bridge_pool> bridges_;
+  std::shared_ptr<metrics::api_batcher> batcher_;
+  std::atomic<metrics::api_batcher*> batcher_raw_{nullptr};
+  caf::actor flusher_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> accepting_{true};
   std::atomic<uint64_t> next_request_id_{1};

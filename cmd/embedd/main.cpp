@@ -17,6 +17,8 @@
 
 #include <CLI/CLI.hpp>
 #include <caf/actor_system.hpp>
+#include "messages/runtime.hpp"
+
 #include <caf/actor_system_config.hpp>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -42,6 +44,7 @@ struct options {
   uint64_t cache_bytes = uint64_t{256} << 20;
   uint32_t cache_ttl_s = 3600;
   uint32_t stages = 0;
+  embed::scheduler_options scheduler; // --actor-threads, --actor-spin
   uint32_t max_in_flight = 1024;
   uint32_t max_in_flight_per_stream = 32;
   uint32_t max_streams = 1024;
@@ -170,6 +173,7 @@ int run(const options& o) {
 
   caf::actor_system_config caf_cfg;
   register_types(caf_cfg);
+  apply(o.scheduler, caf_cfg);
   caf::actor_system sys{caf_cfg};
 
   auto metrics = metrics::process_metrics::make();
@@ -284,6 +288,7 @@ int run(const options& o) {
   stop(*cache);
   stop(*supervisor);
   stop(inspector);
+  service.stop_actors();
   stop(m.gpu);
   stop(m.http);
   stop(m.pipeline);
@@ -331,6 +336,12 @@ int main(int argc, char** argv) {
   app.add_option("--cache-ttl", o.cache_ttl_s, "cache entry lifetime in seconds")
       ->capture_default_str();
   app.add_option("--stages", o.stages, "embedding stage actors (default: one per core)");
+  app.add_option("--actor-threads", o.scheduler.threads,
+                 "CAF threads running the gateway's actors (0: one per core)")
+      ->capture_default_str();
+  app.add_option("--actor-spin", o.scheduler.spin,
+                 "times an idle CAF thread polls for work before it blocks")
+      ->capture_default_str();
   app.add_option("--max-in-flight", o.max_in_flight,
                  "requests in flight; unary calls past it get RESOURCE_EXHAUSTED")
       ->capture_default_str();

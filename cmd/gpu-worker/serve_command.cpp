@@ -64,6 +64,12 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--metrics-listen", cfg->metrics_listen, "/metrics address HOST:PORT")
       ->capture_default_str();
   cmd->add_option("--device", cfg->device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--actor-threads", cfg->scheduler.threads,
+                  "CAF threads running the worker's actors (0: one per core)")
+      ->capture_default_str();
+  cmd->add_option("--actor-spin", cfg->scheduler.spin,
+                  "times an idle CAF thread polls for work before it blocks")
+      ->capture_default_str();
   cmd->add_option("--dtype", cfg->dtype, "float32, bfloat16 or float16")->capture_default_str();
   cmd->add_option("--tokenizer", cfg->tokenizer,
                   "tokenizer.json whose hash Info reports (default: the model's, or the "
@@ -136,6 +142,7 @@ int run_serve(const serve_config& cfg) {
 
   caf::actor_system_config caf_cfg;
   register_types(caf_cfg);
+  apply(cfg.scheduler, caf_cfg);
   caf::actor_system sys{caf_cfg};
 
   auto metrics = metrics::process_metrics::make();

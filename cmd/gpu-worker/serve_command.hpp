@@ -1,4 +1,6 @@
 #pragma once
+
+#include "messages/runtime.hpp"
 // `gpu-worker serve`: the worker.v1 gRPC server over the batcher and model holder actors.
 
 #include "edge/tls.hpp"
@@ -20,6 +22,7 @@ struct serve_config {
   uint32_t max_batch_tokens = 16384;
   uint32_t max_batch_requests = 64;
   uint64_t max_queue_tokens = 262144;
+  scheduler_options scheduler; // --actor-threads, --actor-spin
   uint32_t max_message_bytes = 64 << 20;
   int64_t yes_id = -1; // reranker "yes"/"no" tokens; default: looked up in the tokenizer
   int64_t no_id = -1;

@@ -291,8 +291,12 @@ TEST_F(gateway_e2e, info_and_metrics) {
   std::string m;
   EXPECT_TRUE(poll_until([&] {
     m = g->metrics();
+    // Every family asserted below: the edge and the stages send theirs in batches (<= 100 ms).
     return metric_sum(m, "embed_rerank_requests_total") > 0 &&
-           metric_sum(m, "embed_grpc_client_calls_total") > 0;
+           metric_sum(m, "embed_grpc_client_calls_total") > 0 &&
+           metric_sum(m, "embed_grpc_server_requests_total") > 0 &&
+           metric_sum(m, "embed_pipeline_stage_executions_total") > 0 &&
+           metric_sum(m, "embed_cache_lookups_total") > 0;
   }, 30s));
   EXPECT_GT(metric_sum(m, "embed_grpc_server_requests_total"), 0) << m;
   EXPECT_GT(metric_sum(m, "embed_grpc_client_calls_total"), 0) << m;

@@ -127,12 +127,15 @@ TEST_F(fixture, metric_events_round_trip) {
   expect_round_trip(metric::device_memory{"cpu", 1, 2});
   expect_round_trip(metric::api_request_done{"Embed", "OK", 0.1});
   expect_round_trip(metric::stream_message{"EmbedStream", "sent"});
+  expect_round_trip(metric::api_batch{{{"Embed", "OK", 0.1}}, {{"EmbedStream", "sent"}}});
   expect_round_trip(metric::client_call_done{"127.0.0.1:1", "Embed", "OK", 0.1});
   expect_round_trip(metric::client_retry{"127.0.0.1:1", "Embed"});
   expect_round_trip(metric::breaker_state{"127.0.0.1:1", "open"});
   expect_round_trip(metric::stage_done{"tokenize", "ok", 0.001});
   expect_round_trip(metric::in_flight{"embed", 3});
   expect_round_trip(metric::stage_queue_depth{"infer", 2});
+  expect_round_trip(
+      metric::pipeline_batch{{{"tokenize", "ok", 0.001}}, {{"embed", -1}}, {{"dispatch", 1}}});
   expect_round_trip(metric::cache_lookup{"l1", true, 2});
   expect_round_trip(metric::cache_eviction{"l1", "ttl", 1});
   expect_round_trip(metric::cache_size{"l1", 10, 1000});
