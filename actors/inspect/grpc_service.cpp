@@ -1,6 +1,7 @@
 #include "actors/inspect/grpc_service.hpp"
 
 #include <caf/event_based_actor.hpp>
+#include <caf/send.hpp>
 
 #include <memory>
 #include <mutex>
@@ -11,6 +12,8 @@ namespace iv1 = inspect::v1;
 
 namespace {
 
+constexpr uint32_t max_watch_interval_ms = 60000;
+
 // A Watch stream: a bridge actor asks the inspector every interval and hands the snapshot over;
 // the reactor writes the newest one (an older unsent one is replaced, never queued).
 class watch_reactor final : public grpc::ServerWriteReactor<iv1::Snapshot> {
@@ -19,6 +22,7 @@ public:
     std::mutex mu;
     watch_reactor* reactor = nullptr;
     bool alive = true;
+    caf::actor ticker; // the bridge actor: stopped when the stream ends, not at its next tick
   };
 
   explicit watch_reactor(std::shared_ptr<shared> s) : shared_(std::move(s)) {
@@ -50,10 +54,14 @@ public:
       finish(grpc::Status::CANCELLED);
   }
   void OnDone() override {
+    caf::actor ticker;
     {
       std::lock_guard<std::mutex> guard(shared_->mu);
       shared_->alive = false;
+      std::swap(ticker, shared_->ticker);
     }
+    if (ticker)
+      caf::anon_send_exit(ticker, caf::exit_reason::user_shutdown);
     delete this;
   }
 
@@ -156,10 +164,17 @@ inspector_grpc_service::Watch(grpc::CallbackServerContext* ctx, const iv1::Watch
     reactor->Finish(st);
     return reactor;
   }
+  if (req->interval_ms() > max_watch_interval_ms) {
+    reactor->Finish({grpc::StatusCode::INVALID_ARGUMENT,
+                     "interval_ms: at most " + std::to_string(max_watch_interval_ms) + " (got " +
+                         std::to_string(req->interval_ms()) + ")"});
+    return reactor;
+  }
   auto interval = std::chrono::milliseconds(
       req->interval_ms() == 0 ? 1000 : std::max<uint32_t>(req->interval_ms(), 50));
   auto insp = inspector_;
-  sys_.spawn([insp, shared, interval](caf::event_based_actor* self) -> caf::behavior {
+  std::lock_guard<std::mutex> guard(shared->mu); // OnDone waits until the ticker is recorded
+  shared->ticker = sys_.spawn([insp, shared, interval](caf::event_based_actor* self) -> caf::behavior {
     auto ask = [self, insp, shared] {
       self->request(insp, std::chrono::seconds(10), atom::snapshot_v)
           .then([shared](process_snapshot& snap) {

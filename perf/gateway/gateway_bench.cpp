@@ -17,6 +17,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -54,6 +56,8 @@ struct options {
   int clients = 8;         // calls in flight (closed loop)
   int requests = 10000;    // timed requests per run
   int warm_requests = 500; // untimed requests before each run
+  std::vector<std::string> gateway_args; // --gateway-arg ARG: passed on to embedd (repeatable)
+  bool pin = false; // --pin: embedd (and the echo) on CPU 1, this process and the rest on CPU 0
   int rounds = 3;          // each round: echo and gateway runs (order alternates)
   int hit_texts = 64;      // distinct cached texts the hit load cycles through
   int miss_texts = 300;    // never-seen texts for the miss path
@@ -69,6 +73,7 @@ struct options {
             << "usage: gateway_bench [--bin-dir DIR (gpu-worker, embedd)] [--clients C (8)]\n"
                "  [--requests N (10000)] [--warm-requests N (500)] [--rounds R (3)]\n"
                "  [--hit-texts N (64)] [--miss-texts N (300)] [--echo-in-process] [--keep]\n"
+               "  [--gateway-arg ARG (passed to embedd; repeatable)] [--pin]\n"
                "  [--inspector-overhead [--pairs P (6)] [--watch-interval-ms MS (100)]]\n";
   std::exit(2);
 }
@@ -99,6 +104,10 @@ options parse(int argc, char** argv) {
       o.warm_requests = number();
     else if (a == "--rounds")
       o.rounds = number();
+    else if (a == "--pin")
+      o.pin = true;
+    else if (a == "--gateway-arg" && i + 1 < argc)
+      o.gateway_args.push_back(argv[++i]);
     else if (a == "--hit-texts")
       o.hit_texts = number();
     else if (a == "--miss-texts")
@@ -229,55 +238,104 @@ bool wait_file(const std::string& path, child_process& proc, std::chrono::second
   return false;
 }
 
-// One inspect.v1.Inspector Watch stream on its own connection, read continuously by a background
-// thread until stop(); counts the snapshots received (what `embedctl top` keeps open).
+// `gateway_bench --watch ADDR INTERVAL_MS OUT`: holds one inspect.v1.Inspector Watch stream open
+// and appends "<steady_clock ns> <actors>" to OUT for every snapshot, until killed; a line
+// "end <code> <message>" if the stream ends by itself. A process of its own, as `embedctl top`
+// is: a reader thread inside the load generator takes part in that process's gRPC polling and
+// slowed the load by ~14 % even when no snapshot arrived (measured: a 1-hour interval).
+int run_watch(const std::string& addr, int interval_ms, const std::string& out_path) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(64 << 20);
+  auto stub = inspect::v1::Inspector::NewStub(
+      grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args));
+  inspect::v1::WatchRequest req;
+  req.set_interval_ms(uint32_t(interval_ms));
+  grpc::ClientContext ctx;
+  auto reader = stub->Watch(&ctx, req);
+  std::ofstream out(out_path, std::ios::app);
+  inspect::v1::Snapshot snap;
+  while (reader->Read(&snap)) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        clock_type::now().time_since_epoch())
+                        .count();
+    out << ns << " " << snap.actors_size() << std::endl;
+  }
+  auto st = reader->Finish();
+  out << "end " << int(st.error_code()) << " " << st.error_message() << std::endl;
+  return st.ok() ? 0 : 1;
+}
+
+std::string self_exe();
+
+// The watcher process of one "with" run and what it wrote.
 class inspector_watcher {
 public:
-  inspector_watcher(const std::string& addr, int interval_ms) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(64 << 20);
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1); // its own TCP connection, not the load's
-    stub_ = inspect::v1::Inspector::NewStub(
-        grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args));
-    inspect::v1::WatchRequest req;
-    req.set_interval_ms(uint32_t(interval_ms));
-    reader_ = stub_->Watch(&ctx_, req);
-    thread_ = std::thread([this] {
-      inspect::v1::Snapshot snap;
-      while (reader_->Read(&snap)) {
-        actors_.store(snap.actors_size());
-        snapshots_.fetch_add(1);
-      }
-    });
-  }
+  inspector_watcher(const std::string& addr, int interval_ms, const std::string& dir, int run)
+      : path_(dir + "/watch-" + std::to_string(run) + ".txt"),
+        proc_("watch",
+              {self_exe(), "--watch", addr, std::to_string(interval_ms), path_},
+              dir + "/watch-" + std::to_string(run) + ".log") {}
   ~inspector_watcher() { stop(); }
-  // Waits for the first snapshot (the stream is up); false on timeout or a closed stream.
+  // Waits for the first snapshot (the stream is up); false on timeout or an ended stream.
   bool wait_first(std::chrono::seconds timeout) {
     auto deadline = clock_type::now() + timeout;
-    while (snapshots_.load() == 0 && clock_type::now() < deadline)
+    while (clock_type::now() < deadline) {
+      read();
+      if (!end_.empty())
+        return false;
+      if (!times_.empty())
+        return true;
+      if (!proc_.running())
+        return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    return snapshots_.load() > 0;
-  }
-  uint64_t snapshots() const { return snapshots_.load(); }
-  int actors() const { return actors_.load(); }
-  // Cancels the stream and joins the reader; the final status (CANCELLED when we ended it).
-  grpc::Status stop() {
-    if (thread_.joinable()) {
-      ctx_.TryCancel();
-      thread_.join();
-      status_ = reader_->Finish();
     }
-    return status_;
+    return false;
+  }
+  // Snapshots received between t0 and t1 (clock_type, shared by both processes: CLOCK_MONOTONIC).
+  uint64_t snapshots_between(clock_type::time_point t0, clock_type::time_point t1) {
+    read();
+    uint64_t n = 0;
+    for (auto t : times_)
+      n += t >= t0 && t <= t1;
+    return n;
+  }
+  uint64_t snapshots() {
+    read();
+    return times_.size();
+  }
+  int actors() const { return actors_; }
+  // Ends the watcher; what the stream said if it ended by itself ("" if it was still open).
+  std::string stop() {
+    proc_.stop(std::chrono::seconds(5));
+    read();
+    return end_;
   }
 
 private:
-  std::unique_ptr<inspect::v1::Inspector::Stub> stub_;
-  grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReader<inspect::v1::Snapshot>> reader_;
-  std::thread thread_;
-  std::atomic<uint64_t> snapshots_{0};
-  std::atomic<int> actors_{0};
-  grpc::Status status_;
+  void read() {
+    std::ifstream in(path_);
+    std::string line;
+    times_.clear();
+    while (std::getline(in, line)) {
+      if (line.rfind("end ", 0) == 0) {
+        end_ = line;
+        continue;
+      }
+      std::istringstream ls(line);
+      int64_t ns = 0;
+      int actors = 0;
+      if (ls >> ns >> actors) {
+        times_.push_back(clock_type::time_point(std::chrono::nanoseconds(ns)));
+        actors_ = actors;
+      }
+    }
+  }
+
+  std::string path_;
+  child_process proc_;
+  std::vector<clock_type::time_point> times_;
+  int actors_ = 0;
+  std::string end_;
 };
 
 double median(std::vector<double> v) {
@@ -292,7 +350,8 @@ double median(std::vector<double> v) {
 // one without a watcher and one with a Watch stream at `watch_interval_ms`, the order alternating
 // (A B, B A, A B, ...) so linear drift cancels over two pairs. Prints the tables and a JSON line.
 int inspector_overhead(const options& o, const std::string& gaddr, ev1::Embedder::Stub& gstub,
-                       const std::vector<ev1::EmbedRequest>& hit_reqs, double load_start) {
+                       const std::vector<ev1::EmbedRequest>& hit_reqs, double load_start,
+                       const std::string& dir) {
   struct run {
     int pair;
     bool watched;
@@ -309,23 +368,24 @@ int inspector_overhead(const options& o, const std::string& gaddr, ev1::Embedder
       const bool watched = (k == 0) == (pair % 2 == 1);
       std::unique_ptr<inspector_watcher> w;
       if (watched) {
-        w = std::make_unique<inspector_watcher>(gaddr, o.watch_interval_ms);
+        w = std::make_unique<inspector_watcher>(gaddr, o.watch_interval_ms, dir,
+                                                int(runs.size()));
         if (!w->wait_first(std::chrono::seconds(10))) {
           std::cerr << "gateway_bench: no snapshot from Inspector/Watch within 10 s: "
-                    << w->stop().error_message() << "\n";
+                    << w->stop() << "\n";
           return 1;
         }
       }
       closed_loop(gstub, hit_reqs, o.clients, o.warm_requests);
-      const uint64_t before = w ? w->snapshots() : 0;
+      const auto t0 = clock_type::now();
       auto r = closed_loop(gstub, hit_reqs, o.clients, o.requests);
-      const uint64_t during = w ? w->snapshots() - before : 0;
+      const auto t1 = clock_type::now();
+      const uint64_t during = w ? w->snapshots_between(t0, t1) : 0;
       if (w) {
         total_snapshots += w->snapshots();
         actors_seen = std::max(actors_seen, w->actors());
-        auto st = w->stop();
-        if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) {
-          std::cerr << "gateway_bench: the Watch stream failed: " << st.error_message() << "\n";
+        if (auto end = w->stop(); !end.empty()) {
+          std::cerr << "gateway_bench: the Watch stream ended during the run: " << end << "\n";
           return 1;
         }
       }
@@ -437,6 +497,8 @@ std::string self_exe() {
 int main(int argc, char** argv) {
   if (argc == 5 && std::string(argv[1]) == "--serve-echo")
     return run_echo_server(argv[2], argv[3], argv[4]);
+  if (argc == 5 && std::string(argv[1]) == "--watch")
+    return run_watch(argv[2], std::atoi(argv[3]), argv[4]);
   options o = parse(argc, argv);
   const std::string dir = temp_dir("gateway-bench");
   const double load_start = load_average();
@@ -456,11 +518,24 @@ int main(int argc, char** argv) {
   }
   const uint16_t gport = free_port(), gmetrics = free_port();
   const std::string gaddr = "127.0.0.1:" + std::to_string(gport);
-  child_process gateway("embedd",
-                        {o.bin_dir + "/embedd", "--workers", waddr, "--listen", gaddr,
-                         "--metrics-listen", "127.0.0.1:" + std::to_string(gmetrics),
-                         "--log-level", "warn"},
-                        dir + "/embedd.log");
+  if (o.pin) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(0, &set);
+    if (::sched_setaffinity(0, sizeof(set), &set) != 0) {
+      std::cerr << "gateway_bench: --pin: cannot pin to CPU 0: " << std::strerror(errno) << "\n";
+      return 1;
+    }
+  }
+  const std::vector<std::string> on_cpu1 =
+      o.pin ? std::vector<std::string>{"/usr/bin/taskset", "-c", "1"} : std::vector<std::string>{};
+  std::vector<std::string> gargv = on_cpu1;
+  std::vector<std::string> gargs{o.bin_dir + "/embedd", "--workers", waddr, "--listen", gaddr,
+                                 "--metrics-listen", "127.0.0.1:" + std::to_string(gmetrics),
+                                 "--log-level", "warn"};
+  gargv.insert(gargv.end(), gargs.begin(), gargs.end());
+  gargv.insert(gargv.end(), o.gateway_args.begin(), o.gateway_args.end());
+  child_process gateway("embedd", gargv, dir + "/embedd.log");
   if (!wait_serving(gaddr, gateway, std::chrono::seconds(120))) {
     std::cerr << "gateway_bench: embedd not SERVING:\n" << gateway.log_tail() << "\n";
     return 1;
@@ -499,7 +574,7 @@ int main(int argc, char** argv) {
   const int dimension = hit_response.embeddings(0).values_size();
 
   if (o.inspector_overhead) {
-    const int rc = inspector_overhead(o, gaddr, *gstub, hit_reqs, load_start);
+    const int rc = inspector_overhead(o, gaddr, *gstub, hit_reqs, load_start, dir);
     const int gateway_exit = gateway.stop(), worker_exit = worker.stop();
     std::cerr << "gateway_bench: embedd exit " << gateway_exit << ", gpu-worker exit "
               << worker_exit << "\n";
@@ -528,9 +603,11 @@ int main(int argc, char** argv) {
       std::ofstream out(resp_file, std::ios::binary);
       hit_response.SerializeToOstream(&out);
     }
-    echo_proc = std::make_unique<child_process>(
-        "echo", std::vector<std::string>{self_exe(), "--serve-echo", "127.0.0.1:0", resp_file, ready},
-        dir + "/echo.log");
+    std::vector<std::string> eargv = on_cpu1;
+    for (auto a : {self_exe(), std::string("--serve-echo"), std::string("127.0.0.1:0"), resp_file,
+                   ready})
+      eargv.push_back(a);
+    echo_proc = std::make_unique<child_process>("echo", eargv, dir + "/echo.log");
     if (!wait_file(ready, *echo_proc, std::chrono::seconds(30))) {
       std::cerr << "gateway_bench: echo server did not start:\n" << echo_proc->log_tail() << "\n";
       return 1;
@@ -554,8 +631,16 @@ int main(int argc, char** argv) {
     for (int k = 0; k < 2; ++k) {
       const bool gw = (k == 0) == (round % 2 == 1);
       auto& stub = gw ? *gstub : *estub;
+      // Each server is measured alone: the one not measured is stopped (SIGSTOP) so that its
+      // idle threads take no CPU from the run (the echo in its own process only; the worker,
+      // idle in both runs, keeps running).
+      const pid_t paused = !echo_proc ? 0 : gw ? echo_proc->pid() : gateway.pid();
+      if (paused)
+        ::kill(paused, SIGSTOP);
       closed_loop(stub, hit_reqs, o.clients, o.warm_requests);
       auto r = closed_loop(stub, hit_reqs, o.clients, o.requests);
+      if (paused)
+        ::kill(paused, SIGCONT);
       if (r.errors) {
         std::cerr << "gateway_bench: " << r.errors << " calls to the "
                   << (gw ? "gateway" : "echo") << " failed, first: " << r.first_error << "\n";

@@ -145,6 +145,42 @@ TEST(inspect, watch_streams_snapshots) {
   EXPECT_LT(times[0], times[2]);
 }
 
+TEST(inspect, watch_limits_its_interval_and_an_open_watch_does_not_hold_up_shutdown) {
+  worker_proc w;
+  ASSERT_TRUE(w.wait_serving());
+  gateway_proc g({w.address()});
+  ASSERT_TRUE(g.wait_serving());
+  auto stub = iv1::Inspector::NewStub(g.channel);
+  {
+    grpc::ClientContext ctx;
+    iv1::WatchRequest req;
+    req.set_interval_ms(3600000);
+    auto reader = stub->Watch(&ctx, req);
+    iv1::Snapshot s;
+    EXPECT_FALSE(reader->Read(&s));
+    auto st = reader->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(st.error_message().find("interval_ms: at most 60000"), std::string::npos)
+        << st.error_message();
+  }
+  // A watch at the longest interval is open when the gateway is told to stop: it must not wait
+  // for the watch's next tick (a minute) to exit.
+  grpc::ClientContext ctx;
+  iv1::WatchRequest req;
+  req.set_interval_ms(60000);
+  auto reader = stub->Watch(&ctx, req);
+  iv1::Snapshot s;
+  ASSERT_TRUE(reader->Read(&s));
+  auto t0 = std::chrono::steady_clock::now();
+  g.proc->signal(SIGTERM);
+  auto code = g.proc->wait(std::chrono::seconds(40));
+  ASSERT_TRUE(code.has_value()) << "embedd still running 40 s after SIGTERM with a watch open";
+  EXPECT_EQ(*code, 0) << g.proc->log();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+  ctx.TryCancel();
+  reader->Finish();
+}
+
 TEST(inspect, a_non_loopback_gateway_requires_the_token) {
   worker_proc w;
   auto port = free_port();
