@@ -18,8 +18,8 @@ thread_local bool unit_active = false;
 
 inline_unit::~inline_unit() {
   // Nothing may stay queued on a unit that goes away.
-  for (auto* job : jobs_)
-    system().scheduler().enqueue(job);
+  for (size_t i = next_; i < jobs_.size(); ++i)
+    system().scheduler().enqueue(jobs_[i]);
 }
 
 bool inline_unit::active() {
@@ -28,9 +28,8 @@ bool inline_unit::active() {
 
 void inline_unit::run(size_t budget, size_t max_throughput) {
   unit_active = true;
-  while (!jobs_.empty()) {
-    auto* job = jobs_.front();
-    jobs_.pop_front();
+  while (next_ < jobs_.size()) {
+    auto* job = jobs_[next_++];
     if (budget == 0) {
       system().scheduler().enqueue(job); // with the reference its scheduler added
       continue;
@@ -47,6 +46,8 @@ void inline_unit::run(size_t budget, size_t max_throughput) {
         break;
     }
   }
+  jobs_.clear();
+  next_ = 0;
   unit_active = false;
 }
 

@@ -28,7 +28,8 @@
 #include <caf/resumable.hpp>
 #include <caf/send.hpp>
 
-#include <deque>
+#include <boost/container/small_vector.hpp>
+
 #include <functional>
 #include <vector>
 
@@ -52,7 +53,8 @@ public:
   static bool active();
 
 private:
-  std::deque<caf::resumable*> jobs_;
+  boost::container::small_vector<caf::resumable*, 16> jobs_; // no allocation for a usual request
+  size_t next_ = 0;                                          // jobs_[next_..] still to run
 };
 
 /// `caf::anon_send` that lends this thread: `dest`, if idle, and the actors it wakes run here

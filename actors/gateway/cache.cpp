@@ -30,15 +30,34 @@ std::chrono::milliseconds l2_request_timeout(const cache_config& cfg) {
 void arm_tick(self_ptr self) {
   auto& st = self->state;
   // Ticks only while there is work: a pending delayed message keeps the actor alive.
-  if (st.tick_armed || (st.in_flight.empty() && !st.size_dirty))
+  if (st.tick_armed || (st.in_flight.empty() && !st.size_dirty && !st.lookups_dirty))
     return;
   st.tick_armed = true;
   self->delayed_send(self, st.cfg.tick_interval, atom::tick_v);
 }
 
+void flush_lookups(self_ptr self) {
+  auto& st = self->state;
+  st.lookups_dirty = false;
+  for (int t = 0; t < 2; ++t)
+    for (int h = 0; h < 2; ++h) {
+      auto& n = st.lookups_pending[t][h];
+      if (n > 0 && st.metrics)
+        self->send(st.metrics, metric::cache_lookup{t == 0 ? "l1" : "l2", h == 1, n});
+      n = 0;
+    }
+}
+
 void count_lookup(self_ptr self, const char* tier, bool hit, uint32_t n) {
-  if (n > 0 && self->state.metrics)
-    self->send(self->state.metrics, metric::cache_lookup{tier, hit, n});
+  auto& st = self->state;
+  if (n == 0 || !st.metrics)
+    return;
+  auto& pending = st.lookups_pending[std::string_view(tier) == "l1" ? 0 : 1][hit ? 1 : 0];
+  pending += n;
+  if (pending >= 256)
+    return flush_lookups(self);
+  st.lookups_dirty = true;
+  arm_tick(self);
 }
 
 void count_evictions(self_ptr self, const char* reason, uint32_t n) {
@@ -427,6 +446,13 @@ cache_impl_actor::behavior_type cache(cache_impl_actor::stateful_pointer<cache_s
       spdlog::error("cache: no L2: {}", message_of(l2.error()));
     }
   }
+  // A stopping cache still sends the lookup counts it holds.
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    if (!msg.reason)
+      return; // a normal exit of a linked actor: CAF's default handler ignores it too
+    flush_lookups(self);
+    self->quit(msg.reason);
+  });
   return {
       [self](atom::get, const std::vector<cache_key>& keys) -> caf::result<cache_lookup_result> {
         auto probe_scope = probes::scope(self);
@@ -549,6 +575,7 @@ cache_impl_actor::behavior_type cache(cache_impl_actor::stateful_pointer<cache_s
         auto probe_scope = probes::scope(self);
         auto& st = self->state;
         st.tick_armed = false;
+        flush_lookups(self);
         auto now = clock::now();
         std::vector<cache_key> expired;
         for (auto& [key, e] : st.in_flight)

@@ -137,6 +137,10 @@ struct cache_state {
   uint32_t l2_pending_puts = 0;
   bool tick_armed = false;
   bool size_dirty = false;
+  // Lookup counts not yet sent to the metrics actor, [l1, l2][miss, hit]: sent on the next tick
+  // (or at 256), not one message per lookup.
+  uint32_t lookups_pending[2][2] = {{0, 0}, {0, 0}};
+  bool lookups_dirty = false;
 };
 
 cache_impl_actor::behavior_type cache(cache_impl_actor::stateful_pointer<cache_state> self,

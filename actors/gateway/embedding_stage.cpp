@@ -435,6 +435,8 @@ embedding_stage(embedding_stage_actor::stateful_pointer<embedding_stage_state> s
   st.metrics = std::move(metrics);
   // A stopping stage still sends the metric events it holds.
   self->set_exit_handler([self](caf::exit_msg& msg) {
+    if (!msg.reason)
+      return; // a normal exit of a linked actor: CAF's default handler ignores it too
     flush_metrics(self);
     self->quit(msg.reason);
   });

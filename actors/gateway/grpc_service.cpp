@@ -50,7 +50,7 @@ public:
     Finish(st);
   }
   void OnCancel() override {
-    if (auto sup = svc_->actors().supervisor)
+    if (auto sup = svc_->actors()->supervisor)
       caf::anon_send(sup, atom::cancel_v, request_id_);
   }
   void OnDone() override { delete this; }
@@ -67,7 +67,7 @@ grpc::Status refuse(embedder_service& svc, bool& counted) {
   counted = false;
   if (!svc.accepting())
     return {grpc::StatusCode::UNAVAILABLE, "the gateway is shutting down; retry on another one"};
-  if (!svc.actors().supervisor)
+  if (!svc.actors()->supervisor)
     return {grpc::StatusCode::UNAVAILABLE, "the gateway is starting; retry shortly"};
   return grpc::Status::OK;
 }
@@ -201,7 +201,7 @@ public:
     std::lock_guard<std::recursive_mutex> guard(core_->mu);
     broken_ = true;
     // Everything this stream started is cancelled down to the workers.
-    if (auto sup = svc_->actors().supervisor)
+    if (auto sup = svc_->actors()->supervisor)
       for (auto& [seq, id] : request_ids_)
         caf::anon_send(sup, atom::cancel_v, id);
     maybe_finish();
@@ -319,7 +319,8 @@ void embedder_service::set_actors(gateway_actors actors) {
     flusher_ = metrics::spawn_api_flusher(sys_, batcher_);
     batcher_raw_.store(batcher_.get(), std::memory_order_release);
   }
-  actors_ = std::move(actors);
+  std::atomic_store(&actors_, std::shared_ptr<const gateway_actors>(
+                                  std::make_shared<gateway_actors>(std::move(actors))));
   ready_ = true;
 }
 
@@ -331,9 +332,9 @@ void embedder_service::stop_actors() {
   flusher_ = nullptr;
 }
 
-gateway_actors embedder_service::actors() {
-  std::lock_guard<std::mutex> guard(mu_);
-  return actors_;
+std::shared_ptr<const gateway_actors> embedder_service::actors() const {
+  // Read on every request: one atomic load of an immutable snapshot, not a copy under a lock.
+  return std::atomic_load(&actors_);
 }
 
 void embedder_service::stop_accepting() {
@@ -352,7 +353,7 @@ grpc::ServerUnaryReactor* embedder_service::Embed(grpc::CallbackServerContext* c
     return reactor;
   }
   auto a = actors();
-  auto& stage = a.stages[id % a.stages.size()];
+  auto& stage = a->stages[id % a->stages.size()];
   auto encoding = req->encoding();
   ask<embedding_stage_actor, embedding_result>(
       *bridges_, stage,
@@ -376,7 +377,7 @@ embedder_service::EmbedStream(grpc::CallbackServerContext* ctx) {
         auto a = actors();
         auto encoding = in.encoding();
         ask<embedding_stage_actor, embedding_result>(
-            *bridges_, a.stages[id % a.stages.size()],
+            *bridges_, a->stages[id % a->stages.size()],
             [done, encoding, cid = in.correlation_id()](caf::expected<embedding_result> r) {
               ev1::EmbedResponse resp;
               if (r) {
@@ -396,7 +397,7 @@ grpc::ServerUnaryReactor* embedder_service::Rerank(grpc::CallbackServerContext* 
                                                    ev1::RerankResponse* resp) {
   auto id = next_request_id();
   bool counted = false;
-  auto st = actors().reranker ? admit(*this, counted) : edge::to_status(rerank_turned_off());
+  auto st = actors()->reranker ? admit(*this, counted) : edge::to_status(rerank_turned_off());
   auto* reactor = new unary_reactor(this, "Rerank", id, counted);
   if (!st.ok()) {
     reactor->finish(st);
@@ -406,7 +407,7 @@ grpc::ServerUnaryReactor* embedder_service::Rerank(grpc::CallbackServerContext* 
                                             req->documents().begin(), req->documents().end())
                                       : nullptr;
   ask<reranker_actor, rerank_result>(
-      *bridges_, actors().reranker,
+      *bridges_, actors()->reranker,
       [reactor, resp, docs](caf::expected<rerank_result> r) {
         if (!r)
           return reactor->finish(edge::to_status(r.error()));
@@ -424,7 +425,7 @@ embedder_service::RerankStream(grpc::CallbackServerContext* ctx) {
       this, ctx, "RerankStream",
       [this, deadline](ev1::RerankRequest&& in, uint64_t id,
                        std::function<void(ev1::RerankResponse)> done) {
-        if (!actors().reranker) {
+        if (!actors()->reranker) {
           ev1::RerankResponse resp;
           *resp.mutable_error() = to_request_error(rerank_turned_off());
           resp.set_correlation_id(in.correlation_id());
@@ -434,7 +435,7 @@ embedder_service::RerankStream(grpc::CallbackServerContext* ctx) {
                                                 in.documents().begin(), in.documents().end())
                                           : nullptr;
         ask<reranker_actor, rerank_result>(
-            *bridges_, actors().reranker,
+            *bridges_, actors()->reranker,
             [done, docs, cid = in.correlation_id()](caf::expected<rerank_result> r) {
               ev1::RerankResponse resp;
               if (r) {
@@ -466,7 +467,7 @@ grpc::ServerUnaryReactor* embedder_service::Tokenize(grpc::CallbackServerContext
   *as_embed.mutable_options() = req->options();
   auto a = actors();
   ask<embedding_stage_actor, packed_sequences>(
-      *bridges_, a.stages[id % a.stages.size()],
+      *bridges_, a->stages[id % a->stages.size()],
       [reactor, resp](caf::expected<packed_sequences> r) {
         if (!r)
           return reactor->finish(edge::to_status(r.error()));
@@ -499,7 +500,7 @@ grpc::ServerUnaryReactor* embedder_service::Info(grpc::CallbackServerContext* ct
   l->set_max_message_bytes(cfg_.max_message_bytes);
   for (auto& [name, _] : cfg_.limits.prompts)
     resp->add_prompt_names(name);
-  auto sup = actors().supervisor;
+  auto sup = actors()->supervisor;
   ask<supervisor_actor, std::vector<endpoint_status>>(
       *bridges_, sup,
       [this, reactor, resp, sup](caf::expected<std::vector<endpoint_status>> eps) {
@@ -512,7 +513,7 @@ grpc::ServerUnaryReactor* embedder_service::Info(grpc::CallbackServerContext* ct
           }
         ask<supervisor_actor, worker_info>(
             *bridges_, sup,
-            [reactor, resp, rerank = static_cast<bool>(actors().reranker)](
+            [reactor, resp, rerank = static_cast<bool>(actors()->reranker)](
                 caf::expected<worker_info> info) {
               if (info) {
                 auto* m = resp->add_models();

@@ -73,7 +73,7 @@ public:
   // Used by the stream reactors.
   caf::actor_system& system() { return sys_; }
   const gateway_service_config& config() const { return cfg_; }
-  gateway_actors actors();
+  std::shared_ptr<const gateway_actors> actors() const;
   /// The per-request metric events go through this (null until the actors are set).
   metrics::api_batcher* api_metrics() { return batcher_raw_.load(std::memory_order_acquire); }
   uint64_t next_request_id() { return next_request_id_++; }
@@ -92,7 +92,7 @@ private:
   caf::actor_system& sys_;
   gateway_service_config cfg_;
   std::mutex mu_;
-  gateway_actors actors_;
+  std::shared_ptr<const gateway_actors> actors_ = std::make_shared<const gateway_actors>();
   std::unique_ptr<bridge_pool> bridges_;
   std::shared_ptr<metrics::api_batcher> batcher_;
   std::atomic<metrics::api_batcher*> batcher_raw_{nullptr};
