@@ -34,7 +34,7 @@ public:
       append(dest, "\"");
     } else {
       append(dest, " [cid=");
-      append(dest, id);
+      append(dest, text_escape(id));
       append(dest, "]");
     }
   }
@@ -58,7 +58,63 @@ public:
   }
 };
 
+// %V : the message payload with control characters escaped (text logs: one event, one line).
+class text_message_flag : public spdlog::custom_flag_formatter {
+public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    std::string_view payload(msg.payload.data(), msg.payload.size());
+    if (!needs_text_escape(payload)) {
+      append(dest, payload);
+      return;
+    }
+    append(dest, text_escape(payload));
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<text_message_flag>();
+  }
+};
+
 } // namespace
+
+bool needs_text_escape(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f)
+      return true;
+    if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(s[i + 1]) <= 0x9f)
+      return true; // U+0080..U+009F: C1 controls (CSI is U+009B)
+  }
+  return false;
+}
+
+std::string text_escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 8);
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::array<char, 8> buf{};
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      std::snprintf(buf.data(), buf.size(), "\\x%02x", c);
+      out += buf.data();
+    } else if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+      std::snprintf(buf.data(), buf.size(), "\\u%04x", static_cast<unsigned char>(s[i + 1]));
+      out += buf.data();
+      ++i;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
 
 bool valid_level(std::string_view level) {
   for (auto name : {"trace", "debug", "info", "warn", "warning", "error", "critical", "off"})
@@ -81,7 +137,10 @@ void init(const options& opts) {
     formatter->set_pattern(
         R"({"ts":"%Y-%m-%dT%H:%M:%S.%fZ","level":"%l","component":"%n","pid":%P,"tid":%t%*,"msg":"%j"})");
   } else {
-    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %n[%P] %l%*: %v");
+    // Text: control characters in the message and the correlation id (both may come from a
+    // client) are escaped, so that nobody can write a line of their own or drive the terminal.
+    formatter->add_flag<text_message_flag>('V');
+    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %n[%P] %l%*: %V");
   }
   logger->set_formatter(std::move(formatter));
   auto level = opts.level == "warning" ? std::string("warn") : opts.level;

@@ -45,6 +45,12 @@ private:
 /// Escapes a string for a JSON string literal (without the quotes).
 std::string json_escape(std::string_view s);
 
+/// Escapes control characters for a text log line: \n \r \t, other C0 controls and DEL as
+/// \xNN, C1 controls (U+0080..U+009F) as \uNNNN; everything else (UTF-8 included) is kept.
+std::string text_escape(std::string_view s);
+/// Whether `s` holds anything text_escape changes.
+bool needs_text_escape(std::string_view s);
+
 /// A new random correlation id (16 hex digits) for requests that came without one.
 std::string new_correlation_id();
 

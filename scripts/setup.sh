@@ -5,6 +5,7 @@
 #   SETUP_SKIP_BUILD=1 ...      install only
 #   EMBED_CMAKE_ARGS="..."      extra CMake arguments (e.g. -DEMBED_SANITIZE=ON)
 #   EMBED_BUILD_DIR=build-asan  another build folder
+#   EMBED_BUILD_TARGETS="a b"   build only these targets (scripts/run-demo.sh: the three executables)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -59,5 +60,5 @@ fi
 build=${EMBED_BUILD_DIR:-build}
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/embed-ccache}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${EMBED_CMAKE_ARGS:-} >/dev/null
-cmake --build "$build" -j"$(nproc)"
+cmake --build "$build" -j"$(nproc)" ${EMBED_BUILD_TARGETS:+--target $EMBED_BUILD_TARGETS}
 echo "setup: built into $build/bin: $(ls "$build/bin" | tr '\n' ' ')"

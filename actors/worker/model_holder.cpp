@@ -7,10 +7,33 @@
 #include "messages/error.hpp"
 
 #include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <unistd.h>
 
 namespace embed {
 
 namespace {
+
+/// Test control (docs/architecture.md, "Test controls"): while the file named by
+/// EMBED_TEST_HOLD_FORWARD_FILE exists, a forward waits before it starts. Tests use it to hold
+/// work in progress without depending on how long a real forward takes. Unset in production:
+/// the check is one getenv at start.
+const char* hold_forward_file() {
+  static const char* path = std::getenv("EMBED_TEST_HOLD_FORWARD_FILE");
+  return path != nullptr && *path != 0 ? path : nullptr;
+}
+
+void wait_while_held() {
+  auto* path = hold_forward_file();
+  if (path == nullptr)
+    return;
+  // Bounded: a forgotten file cannot hold a worker for more than ten minutes.
+  auto until = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+  while (::access(path, F_OK) == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+}
 
 gpu::packed_batch to_batch(const packed_sequences& s) {
   gpu::packed_batch b;
@@ -25,6 +48,9 @@ model_holder_actor::behavior_type
 model_holder(model_holder_actor::stateful_pointer<model_holder_state> self,
              std::shared_ptr<gpu::model> model, gpu_metrics_actor metrics) {
   self->state.probe = probes::attach(self, "model_holder", "model_holder");
+  if (auto* path = hold_forward_file())
+    spdlog::warn("test control: forwards wait while {} exists (EMBED_TEST_HOLD_FORWARD_FILE)",
+                 path);
   self->state.model = std::move(model);
   self->state.metrics = std::move(metrics);
   self->state.device = self->state.model->device_name();
@@ -37,6 +63,7 @@ model_holder(model_holder_actor::stateful_pointer<model_holder_state> self,
         auto probe_scope = probes::scope(self);
         auto& st = self->state;
         log::correlation_scope scope(batch.correlation_id);
+        wait_while_held();
         worker_output out;
         out.count = static_cast<uint32_t>(batch.sequences.size());
         auto start = std::chrono::steady_clock::now();

@@ -36,6 +36,14 @@ constexpr const char* untrained_note =
     "/path/to/Qwen3-Embedding-0.6B (or a Qwen3-Reranker folder), a Hugging Face checkout with "
     "config.json, model.safetensors and tokenizer.json.";
 
+/// {"grpc_port": P, "metrics_port": M}, written then renamed so that a reader never sees half.
+void write_ports_file(const std::string& path, int port, uint16_t metrics_port) {
+  auto tmp = path + ".tmp";
+  std::ofstream(tmp) << "{\"grpc_port\": " << port << ", \"metrics_port\": " << metrics_port
+                     << "}\n";
+  std::filesystem::rename(tmp, path);
+}
+
 std::string resolve_tokenizer(const serve_config& cfg) {
   if (!cfg.tokenizer.empty())
     return cfg.tokenizer;
@@ -91,6 +99,9 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--ready-file", cfg->ready_file,
                   "write {\"grpc_port\":P,\"metrics_port\":M} here once serving");
+  cmd->add_option("--listening-file", cfg->listening_file,
+                  "write {\"grpc_port\":P,\"metrics_port\":M} here once listening, before the "
+                  "model loads (ports of --listen HOST:0 and --metrics-listen HOST:0)");
   cmd->add_option("--log-level", cfg->log_level, "trace|debug|info|warn|error")
       ->capture_default_str();
   cmd->add_flag("--log-json", cfg->log_json, "JSON lines logs");
@@ -187,6 +198,8 @@ int run_serve(const serve_config& cfg) {
   auto host = cfg.listen.substr(0, cfg.listen.rfind(':'));
   spdlog::info("listening on {}:{} (NOT_SERVING until the model is loaded), metrics on port {}",
                host, port, (*exposer)->port());
+  if (!cfg.listening_file.empty())
+    write_ports_file(cfg.listening_file, port, (*exposer)->port());
 
   std::shared_ptr<gpu::model> model;
   try {
@@ -274,12 +287,8 @@ int run_serve(const serve_config& cfg) {
   service.set_ready(*batcher, info);
   set_health(*server, true);
   spdlog::info("SERVING worker.v1.GpuWorker on {}:{}", host, port);
-  if (!cfg.ready_file.empty()) {
-    auto tmp = cfg.ready_file + ".tmp";
-    std::ofstream(tmp) << "{\"grpc_port\": " << port << ", \"metrics_port\": " << (*exposer)->port()
-                       << "}\n";
-    std::filesystem::rename(tmp, cfg.ready_file);
-  }
+  if (!cfg.ready_file.empty())
+    write_ports_file(cfg.ready_file, port, (*exposer)->port());
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -28,6 +28,7 @@ struct serve_config {
   int64_t no_id = -1;
   double drain_timeout_s = 30;
   std::string ready_file; // written once SERVING: {"grpc_port": P, "metrics_port": M}
+  std::string listening_file; // the same, written once listening (before the model loads)
   std::string log_level = "info";
   bool log_json = false;
   bool allow_insecure_remote = false;

@@ -126,7 +126,7 @@ struct batcher_fixture : ::testing::Test {
 
   template <class Pred>
   void poll(Pred pred, const char* what) {
-    auto deadline = std::chrono::steady_clock::now() + 30s;
+    auto deadline = std::chrono::steady_clock::now() + 120s;
     while (!pred())
       ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "timed out waiting: " << what;
   }

@@ -191,7 +191,7 @@ protected:
         [](const std::string& t) {
           return has(t, "connected") && !has(t, "disconnected") && row_order(t).size() == 6;
         },
-        15s, &screen);
+        60s, &screen);
     EXPECT_TRUE(ok) << "no rows on screen:\n" << screen;
     return screen;
   }
@@ -200,7 +200,7 @@ protected:
                                           const std::vector<std::string>& order) {
     std::string screen;
     tmux_wait_for(
-        s, [&](const std::string& t) { return row_order(t) == order; }, 10s, &screen);
+        s, [&](const std::string& t) { return row_order(t) == order; }, 60s, &screen);
     return row_order(screen);
   }
 
@@ -236,7 +236,7 @@ TEST_F(top_test, shows_header_and_rows_that_change_sorts_by_keys_and_quits_with_
         std::string row = row_of(t, "cache");
         return row_order(t).size() == 6 && row != cache_row && has(row, " 200 ");
       },
-      10s, &later))
+      60s, &later))
       << "first:\n"
       << first << "later:\n"
       << later;
@@ -258,7 +258,7 @@ TEST_F(top_test, shows_header_and_rows_that_change_sorts_by_keys_and_quits_with_
   EXPECT_TRUE(has(tmux_capture(s, true), "\x1b[7m"));
 
   tmux_keys(s, "q");
-  auto rc = tmux_wait_exit(s, 10s);
+  auto rc = tmux_wait_exit(s, 60s);
   ASSERT_TRUE(rc.has_value()) << tmux_capture(s);
   EXPECT_EQ(*rc, 0);
   EXPECT_EQ(tmux_terminal_problems(s), "");
@@ -294,7 +294,7 @@ TEST_F(top_test, fits_80x24_without_wrapping) {
   EXPECT_FALSE(has(gpu, "last_error=none")) << gpu;
   EXPECT_LE(screen_width(gpu), 80);
   tmux_keys(s, "q");
-  EXPECT_EQ(tmux_wait_exit(s, 10s), 0);
+  EXPECT_EQ(tmux_wait_exit(s, 60s), 0);
   EXPECT_EQ(tmux_terminal_problems(s), "");
 }
 
@@ -308,10 +308,10 @@ TEST_F(top_test, uses_a_larger_terminal_and_follows_a_resize) {
       [](const std::string& t) {
         return has(t, "gpu-client:10.0.0.17:50052") && has(t, "last_error=none");
       },
-      10s, &screen))
+      60s, &screen))
       << screen;
   tmux_keys(s, "q");
-  EXPECT_EQ(tmux_wait_exit(s, 10s), 0);
+  EXPECT_EQ(tmux_wait_exit(s, 60s), 0);
 }
 
 TEST_F(top_test, help_screen_and_pause) {
@@ -320,25 +320,31 @@ TEST_F(top_test, help_screen_and_pause) {
   tmux_keys(s, "?");
   std::string screen;
   EXPECT_TRUE(tmux_wait_for(
-      s, [](const std::string& t) { return has(t, "Keys") && has(t, "pause"); }, 10s, &screen))
+      s, [](const std::string& t) { return has(t, "Keys") && has(t, "pause"); }, 60s, &screen))
       << screen;
   tmux_keys(s, "?");
   wait_for_rows(s);
 
   tmux_keys(s, "p");
   EXPECT_TRUE(tmux_wait_for(
-      s, [](const std::string& t) { return has(t, "PAUSED"); }, 10s, &screen))
+      s, [](const std::string& t) { return has(t, "PAUSED"); }, 60s, &screen))
       << screen;
   std::string frozen = row_of(tmux_capture(s), "cache");
-  std::this_thread::sleep_for(600ms); // six snapshots at 100 ms
+  // Six more snapshots reach the paused console (counted by the server, not waited for by the
+  // clock): the screen still shows the frozen row.
+  auto taken = server.service.taken();
+  for (auto until = std::chrono::steady_clock::now() + 60s; server.service.taken() < taken + 6;) {
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "the console stopped watching";
+    std::this_thread::sleep_for(10ms); // poll interval; the count decides
+  }
   EXPECT_EQ(row_of(tmux_capture(s), "cache"), frozen);
   tmux_keys(s, "p");
   EXPECT_TRUE(tmux_wait_for(
       s, [&](const std::string& t) { return !has(t, "PAUSED") && row_of(t, "cache") != frozen; },
-      10s, &screen))
+      60s, &screen))
       << screen;
   tmux_keys(s, "q");
-  EXPECT_EQ(tmux_wait_exit(s, 10s), 0);
+  EXPECT_EQ(tmux_wait_exit(s, 60s), 0);
 }
 
 TEST_F(top_test, a_broken_stream_shows_disconnected_and_reconnects) {
@@ -349,19 +355,19 @@ TEST_F(top_test, a_broken_stream_shows_disconnected_and_reconnects) {
   server.service.break_streams();
   std::string screen;
   EXPECT_TRUE(tmux_wait_for(
-      s, [](const std::string& t) { return has(t, "disconnected") && has(t, "retrying"); }, 10s,
+      s, [](const std::string& t) { return has(t, "disconnected") && has(t, "retrying"); }, 60s,
       &screen))
       << screen;
   EXPECT_TRUE(has(screen, "UNAVAILABLE")) << screen;
   EXPECT_EQ(row_order(screen).size(), 6u) << "the last snapshot stays on screen:\n" << screen;
   server.service.refuse = false;
   EXPECT_TRUE(tmux_wait_for(
-      s, [](const std::string& t) { return has(t, "connected") && !has(t, "disconnected"); }, 15s,
+      s, [](const std::string& t) { return has(t, "connected") && !has(t, "disconnected"); }, 60s,
       &screen))
       << screen;
   EXPECT_GT(server.service.watches(), watches);
   tmux_keys(s, "q");
-  EXPECT_EQ(tmux_wait_exit(s, 10s), 0);
+  EXPECT_EQ(tmux_wait_exit(s, 60s), 0);
   EXPECT_EQ(tmux_terminal_problems(s), "");
 }
 
@@ -378,22 +384,22 @@ TEST_F(top_test, waits_for_a_server_that_is_not_there_yet) {
                       100, 30);
   std::string screen;
   EXPECT_TRUE(tmux_wait_for(
-      s, [](const std::string& t) { return has(t, "disconnected") && has(t, "retrying"); }, 10s,
+      s, [](const std::string& t) { return has(t, "disconnected") && has(t, "retrying"); }, 60s,
       &screen))
       << screen;
   stand_in_inspector_server late(port);
   EXPECT_TRUE(tmux_wait_for(
-      s, [](const std::string& t) { return row_order(t).size() == 6; }, 15s, &screen))
+      s, [](const std::string& t) { return row_order(t).size() == 6; }, 60s, &screen))
       << screen;
   tmux_keys(s, "q");
-  EXPECT_EQ(tmux_wait_exit(s, 10s), 0);
+  EXPECT_EQ(tmux_wait_exit(s, 60s), 0);
 }
 
 TEST_F(top_test, ctrl_c_restores_the_terminal) {
   auto s = start("ctrlc");
   wait_for_rows(s);
   tmux_keys(s, "C-c");
-  auto rc = tmux_wait_exit(s, 10s);
+  auto rc = tmux_wait_exit(s, 60s);
   ASSERT_TRUE(rc.has_value()) << tmux_capture(s);
   EXPECT_EQ(*rc, 130);
   EXPECT_EQ(tmux_terminal_problems(s), "");
@@ -408,7 +414,7 @@ TEST_F(top_test, sigterm_restores_the_terminal) {
   int pid = std::atoi(children.c_str());
   ASSERT_GT(pid, 0) << "children of " << shell_pid << ": " << children;
   ASSERT_EQ(::kill(pid, SIGTERM), 0);
-  auto rc = tmux_wait_exit(s, 10s);
+  auto rc = tmux_wait_exit(s, 60s);
   ASSERT_TRUE(rc.has_value()) << tmux_capture(s);
   EXPECT_EQ(*rc, 128 + SIGTERM);
   EXPECT_EQ(tmux_terminal_problems(s), "");
@@ -420,7 +426,7 @@ TEST_F(top_test, no_color_means_no_attributes) {
   std::string styled = tmux_capture(s, true);
   EXPECT_FALSE(has(styled, "\x1b[")) << styled;
   tmux_keys(s, "q");
-  EXPECT_EQ(tmux_wait_exit(s, 10s), 0);
+  EXPECT_EQ(tmux_wait_exit(s, 60s), 0);
 }
 
 } // namespace

@@ -40,6 +40,8 @@ public:
   void break_streams() { ++generation_; }
   /// Watch calls that got at least one snapshot.
   int watches() const { return watches_.load(); }
+  /// Snapshots taken so far (ListActors answers and Watch writes).
+  uint64_t taken() const { return taken_.load(); }
   /// The interval the last Watch asked for.
   uint32_t last_interval_ms() const { return last_interval_ms_.load(); }
 

@@ -53,6 +53,7 @@ TEST(faults, workers_killed_and_restarted_in_a_loop_lose_no_request) {
     int v = k % 2;
     ASSERT_TRUE(load.flows(50)) << g.proc->log();
     auto address = w[v]->address();
+    port_reservation held(ports[v]); // nothing else takes the address before the restart
     w[v]->proc->signal(SIGKILL);
     w[v]->proc->wait();
     std::printf("kill %d: worker %s SIGKILLed after %llu successes\n", k + 1, address.c_str(),

@@ -79,7 +79,7 @@ TEST(bridge, an_idle_actor_runs_on_the_thread_that_asks_and_answers_there) {
   std::promise<void> warmed;
   bridges.ask<embedding_result>(
       stage, [&](caf::expected<embedding_result>) { warmed.set_value(); }, warm);
-  ASSERT_EQ(warmed.get_future().wait_for(30s), std::future_status::ready);
+  ASSERT_EQ(warmed.get_future().wait_for(120s), std::future_status::ready);
   {
     std::lock_guard<std::mutex> guard(st->mu);
     st->threads.clear();
@@ -188,7 +188,7 @@ http_metrics_actor::behavior_type stand_in_http_metrics(http_metrics_actor::poin
 }
 
 bool wait_for(const std::function<bool()>& pred) {
-  auto deadline = std::chrono::steady_clock::now() + 30s;
+  auto deadline = std::chrono::steady_clock::now() + 120s;
   while (!pred()) {
     if (std::chrono::steady_clock::now() > deadline)
       return false;

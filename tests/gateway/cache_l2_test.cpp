@@ -64,10 +64,16 @@ public:
     posix_spawn_file_actions_destroy(&fa);
     if (rc != 0)
       return false;
-    auto deadline = std::chrono::steady_clock::now() + 10s;
+    // Generous: a loaded machine starts processes slowly. A redis-server that exited (its port
+    // was taken) is not waited for.
+    auto deadline = std::chrono::steady_clock::now() + 60s;
     while (std::chrono::steady_clock::now() < deadline) {
       if (command("PING") == "PONG")
         return true;
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        return false;
+      }
       std::this_thread::sleep_for(10ms);
     }
     return false;
@@ -125,7 +131,7 @@ cache_config l2_config(uint16_t port) {
   cache_config cc;
   cc.tick_interval = 5ms;
   cc.redis = "127.0.0.1:" + std::to_string(port);
-  cc.redis_timeout = 200ms; // generous: the test machine is shared
+  cc.redis_timeout = 2s; // generous: a loaded machine schedules redis-server late
   cc.redis_backoff_initial = 300ms;
   cc.redis_backoff_max = 1200ms;
   cc.redis_prefix = "embed:test:";
@@ -136,10 +142,16 @@ struct CacheL2Redis : cache_fixture {
   void SetUp() override {
     if (!have_redis_server())
       GTEST_SKIP() << "redis-server not installed";
-    port = free_port();
-    ASSERT_NE(port, 0);
-    server = std::make_unique<redis_server>(port);
-    ASSERT_TRUE(server->start()) << "redis-server did not answer PING on port " << port;
+    // redis-server cannot bind port 0 and report it: a port taken between the probe and its
+    // bind makes it fail to start, and it is started again on another port.
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      port = free_port();
+      ASSERT_NE(port, 0);
+      server = std::make_unique<redis_server>(port);
+      if (server->start())
+        return;
+    }
+    FAIL() << "redis-server did not answer PING on 20 ports, the last " << port;
   }
 
   bool in_redis(const cache_key& k) {
@@ -175,7 +187,8 @@ TEST_F(CacheL2Redis, gateways_share_entries_and_survive_a_redis_restart) {
   EXPECT_EQ(get(a, {key(1)}).statuses[0], cache_lookup_result::hit);
   auto began = std::chrono::steady_clock::now();
   EXPECT_EQ(get(a, {key(100)}).statuses[0], cache_lookup_result::compute);
-  EXPECT_LT(std::chrono::steady_clock::now() - began, 2s);
+  // A refused connection costs no wait: far below any Redis timeout, whatever the machine's load.
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 10s);
   cancel(a, {key(100)});
   poll(
       [&] {
@@ -207,7 +220,7 @@ TEST_F(CacheL2Redis, gateways_share_entries_and_survive_a_redis_restart) {
           std::this_thread::sleep_for(2ms);
         return in_redis(key(k));
       },
-      "A's L2 writes to resume", 20s);
+      "A's L2 writes to resume", 60s);
   poll(
       [&] {
         auto x = get(b, {key(k)});
@@ -216,7 +229,7 @@ TEST_F(CacheL2Redis, gateways_share_entries_and_survive_a_redis_restart) {
         cancel(b, {key(k)});
         return false;
       },
-      "B's L2 reads to resume", 20s);
+      "B's L2 reads to resume", 60s);
   EXPECT_TRUE(stats(a).l2_connected);
 }
 
@@ -239,11 +252,24 @@ TEST_F(CacheL2Redis, a_corrupt_value_is_a_miss_and_an_error) {
 struct CacheL2Down : cache_fixture {};
 
 TEST_F(CacheL2Down, a_gateway_starts_and_serves_while_redis_is_unreachable) {
-  auto port = free_port(); // nothing listens there
+  // Bound but never listening, for the whole test: connections to it are refused.
+  int holder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  auto port = ntohs(a.sin_port);
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }
+  } close_holder{holder};
   auto c = start(l2_config(port));
   auto began = std::chrono::steady_clock::now();
   EXPECT_EQ(get(c, {key(1)}).statuses[0], cache_lookup_result::compute);
-  EXPECT_LT(std::chrono::steady_clock::now() - began, 2s);
+  // A refused connection costs no wait: far below any Redis timeout, whatever the machine's load.
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 10s);
   put(c, {key(1)}, dim);
   EXPECT_EQ(get(c, {key(1)}).statuses[0], cache_lookup_result::hit);
   auto s = stats(c);

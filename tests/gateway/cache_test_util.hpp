@@ -111,7 +111,7 @@ struct cache_fixture : ::testing::Test {
   }
 
   // The next client answer, or a failure after `within`.
-  std::pair<uint32_t, cache_lookup_result> next_answer(std::chrono::milliseconds within = 30s) {
+  std::pair<uint32_t, cache_lookup_result> next_answer(std::chrono::milliseconds within = 120s) {
     std::pair<uint32_t, cache_lookup_result> out{~0u, {}};
     (*self)->receive(
         [&](uint32_t id, cache_lookup_result& r) {
@@ -130,7 +130,7 @@ struct cache_fixture : ::testing::Test {
   }
 
   template <class Pred>
-  void poll(Pred pred, const char* what, std::chrono::milliseconds limit = 30s) {
+  void poll(Pred pred, const char* what, std::chrono::milliseconds limit = 120s) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     while (!pred()) {
       ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "timed out waiting: " << what;

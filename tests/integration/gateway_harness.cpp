@@ -5,20 +5,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <stdexcept>
+
 namespace embed::testing {
 
 gateway_proc::gateway_proc(const std::vector<std::string>& workers,
                            std::vector<std::string> extra) {
-  port = free_port();
-  metrics_port = free_port();
+  // Port 0: the gateway reports the ports it bound in its --ready-file (written once listening).
+  auto ports_file = temp_dir("embedd-ports") + "/ports.json";
   std::string list;
   for (auto& w : workers)
     list += (list.empty() ? "" : ",") + w;
   std::vector<std::string> argv{bin_dir() + "/embedd",
                                 "--listen",
-                                "127.0.0.1:" + std::to_string(port),
+                                "127.0.0.1:0",
                                 "--metrics-listen",
-                                "127.0.0.1:" + std::to_string(metrics_port),
+                                "127.0.0.1:0",
+                                "--ready-file",
+                                ports_file,
                                 "--breaker-cool-down-ms",
                                 "1000"};
   if (!list.empty()) {
@@ -26,7 +30,12 @@ gateway_proc::gateway_proc(const std::vector<std::string>& workers,
     argv.push_back(list);
   }
   argv.insert(argv.end(), extra.begin(), extra.end());
-  proc = std::make_unique<process>("embedd-" + std::to_string(port), argv);
+  proc = std::make_unique<process>("embedd", argv);
+  auto ports = wait_ports_file(ports_file, *proc);
+  if (!ports)
+    throw std::runtime_error("embedd did not report its ports:\n" + proc->log());
+  port = ports->first;
+  metrics_port = ports->second;
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);
@@ -60,12 +69,18 @@ std::string gateway_proc::metrics() {
 }
 
 redis_proc::redis_proc() {
-  port = free_port();
-  proc = std::make_unique<process>(
-      "redis-" + std::to_string(port),
-      std::vector<std::string>{"redis-server", "--port", std::to_string(port), "--bind",
-                               "127.0.0.1", "--save", "", "--appendonly", "no"});
-  poll_until([&] { return ping(); }, std::chrono::seconds(30));
+  // redis-server cannot report a port it chose: a port taken between the probe and its bind
+  // makes it exit, and it is started again on another one.
+  port = start_on_some_port([&](uint16_t p) {
+    port = p;
+    proc = std::make_unique<process>(
+        "redis", std::vector<std::string>{"redis-server", "--port", std::to_string(p), "--bind",
+                                          "127.0.0.1", "--save", "", "--appendonly", "no"});
+    return poll_until([&] { return ping() || !proc->running(); }, std::chrono::seconds(60)) &&
+           proc->running();
+  });
+  if (port == 0)
+    throw std::runtime_error("redis-server did not start:\n" + (proc ? proc->log() : ""));
 }
 
 bool redis_proc::ping() {

@@ -297,7 +297,7 @@ TEST_F(gateway_e2e, info_and_metrics) {
            metric_sum(m, "embed_grpc_server_requests_total") > 0 &&
            metric_sum(m, "embed_pipeline_stage_executions_total") > 0 &&
            metric_sum(m, "embed_cache_lookups_total") > 0;
-  }, 30s));
+  }, 120s));
   EXPECT_GT(metric_sum(m, "embed_grpc_server_requests_total"), 0) << m;
   EXPECT_GT(metric_sum(m, "embed_grpc_client_calls_total"), 0) << m;
   EXPECT_GT(metric_sum(m, "embed_pipeline_stage_executions_total"), 0) << m;
@@ -338,7 +338,7 @@ TEST(gateway_redis, two_gateways_share_the_l2_cache) {
   EXPECT_EQ(values(ra.embeddings(0)), values(rb.embeddings(0)));
   // Lookup counts reach the registry on the cache's next tick (docs/metrics.md).
   EXPECT_TRUE(
-      poll_until([&] { return metric_sum(b.metrics(), "embed_cache_lookups_total") > 0; }, 30s))
+      poll_until([&] { return metric_sum(b.metrics(), "embed_cache_lookups_total") > 0; }, 120s))
       << b.metrics();
   // Redis killed during use: the gateways keep answering and count the errors.
   redis.proc->signal(SIGKILL);
@@ -349,7 +349,7 @@ TEST(gateway_redis, two_gateways_share_the_l2_cache) {
     ASSERT_TRUE(st.ok()) << st.error_message();
   }
   EXPECT_TRUE(
-      poll_until([&] { return metric_sum(a.metrics(), "embed_cache_errors_total") > 0; }, 30s));
+      poll_until([&] { return metric_sum(a.metrics(), "embed_cache_errors_total") > 0; }, 120s));
 }
 
 TEST(gateway_failover, a_worker_killed_under_load_loses_no_request) {
@@ -367,6 +367,7 @@ TEST(gateway_failover, a_worker_killed_under_load_loses_no_request) {
       closed += wk.breaker_state() == "closed" ? 1 : 0;
     return closed == 2;
   }));
+  port_reservation w1_port(w1.port); // held across the kill, for the restart below
   constexpr int n = 600;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + 600s);
@@ -421,7 +422,8 @@ TEST(gateway_failover, a_worker_killed_under_load_loses_no_request) {
     return std::string("missing");
   };
   EXPECT_TRUE(poll_until([&] { return breaker_of(w1.address()) == "open"; }, 60s));
-  // The worker restarted on the same address: its breaker closes again.
+  // The worker restarted on the same address: its breaker closes again. (w1's port is held by a
+  // reservation from before the kill, so nothing else can take it meanwhile.)
   worker_proc again({}, w1.port);
   ASSERT_TRUE(again.wait_serving()) << again.proc->log();
   EXPECT_TRUE(poll_until([&] { return breaker_of(w1.address()) == "closed"; }, 60s))
@@ -468,18 +470,19 @@ TEST(gateway_discovery, a_file_change_adds_and_removes_workers) {
 }
 
 TEST(gateway_health, serving_only_while_a_worker_is_reachable) {
-  auto port = free_port();
+  port_reservation reserved; // the worker's address, held until the worker listens on it
+  auto port = reserved.port();
   gateway_proc g({"127.0.0.1:" + std::to_string(port)});
   // No worker yet: the gateway is up but NOT_SERVING, and calls fail clearly.
   ASSERT_TRUE(poll_until(
       [&] { return g.health_status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING; }));
   ev1::EmbedResponse resp;
-  auto st = call_embed(g, embed_request({"x"}), &resp, 10s);
+  auto st = call_embed(g, embed_request({"x"}), &resp, 60s);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
   {
     worker_proc w({}, port);
     ASSERT_TRUE(w.wait_serving());
-    ASSERT_TRUE(g.wait_serving(60s)) << g.proc->log();
+    ASSERT_TRUE(g.wait_serving()) << g.proc->log();
     ASSERT_TRUE(call_embed(g, embed_request({"x"}), &resp).ok());
     w.proc->signal(SIGKILL);
     w.proc->wait();

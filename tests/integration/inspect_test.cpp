@@ -92,7 +92,7 @@ TEST(inspect, every_actor_is_listed_counts_grow_and_breakers_change) {
       first["cache"].state().count("hit_ratio") ||
       poll_until(
           [&] { return by_name(list_actors(g.channel))["cache"].state().count("hit_ratio") > 0; },
-          30s));
+          120s));
   auto breaker_key = "breaker:" + w1.address();
   auto breaker = [&] {
     auto s = by_name(embedctl_actors(g.address()))["supervisor"].state();
@@ -173,38 +173,44 @@ TEST(inspect, watch_limits_its_interval_and_an_open_watch_does_not_hold_up_shutd
   ASSERT_TRUE(reader->Read(&s));
   auto t0 = std::chrono::steady_clock::now();
   g.proc->signal(SIGTERM);
-  auto code = g.proc->wait(std::chrono::seconds(40));
-  ASSERT_TRUE(code.has_value()) << "embedd still running 40 s after SIGTERM with a watch open";
+  auto code = g.proc->wait(std::chrono::seconds(55));
+  ASSERT_TRUE(code.has_value()) << "embedd still running 55 s after SIGTERM with a watch open";
   EXPECT_EQ(*code, 0) << g.proc->log();
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
+  // Well before the watch's next tick (60 s), however loaded the machine.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(50));
   ctx.TryCancel();
   reader->Finish();
 }
 
 TEST(inspect, a_non_loopback_gateway_requires_the_token) {
   worker_proc w;
-  auto port = free_port();
-  // Listening on every address: the inspect API asks for the start-up token.
+  // Listening on every address: the inspect API asks for the start-up token. Port 0: the
+  // gateway reports the ports it bound in its --ready-file.
+  auto ready = temp_dir("embedd-remote") + "/ports.json";
   std::vector<std::string> argv{bin_dir() + "/embedd",
                                 "--listen",
-                                "0.0.0.0:" + std::to_string(port),
+                                "0.0.0.0:0",
                                 "--allow-insecure-remote",
                                 "--inspect-token",
                                 "s3cret",
                                 "--metrics-listen",
-                                "127.0.0.1:" + std::to_string(free_port()),
+                                "127.0.0.1:0",
+                                "--ready-file",
+                                ready,
                                 "--workers",
                                 w.address()};
   process gw("embedd-remote", argv);
-  auto ch =
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  auto ports = wait_ports_file(ready, gw);
+  ASSERT_TRUE(ports.has_value()) << gw.log();
+  auto ch = grpc::CreateChannel("127.0.0.1:" + std::to_string(ports->first),
+                                grpc::InsecureChannelCredentials());
   grpc::Status st;
   ASSERT_TRUE(poll_until(
       [&] {
         list_actors(ch, "", &st);
         return st.error_code() != grpc::StatusCode::UNAVAILABLE;
       },
-      60s))
+      120s))
       << gw.log();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED) << st.error_message();
   list_actors(ch, "wrong", &st);
@@ -216,7 +222,7 @@ TEST(inspect, a_non_loopback_gateway_requires_the_token) {
 
 TEST(inspect, plaintext_on_a_public_address_needs_an_explicit_flag) {
   process gw("embedd-refuses",
-             {bin_dir() + "/embedd", "--listen", "0.0.0.0:" + std::to_string(free_port()),
+             {bin_dir() + "/embedd", "--listen", "0.0.0.0:0",
               "--workers", "127.0.0.1:1"});
   auto code = gw.wait(60s);
   ASSERT_TRUE(code.has_value());

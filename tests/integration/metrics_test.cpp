@@ -415,14 +415,34 @@ TEST(metrics_cardinality, ten_thousand_random_requests_keep_every_family_within_
   sent_strings sent;
   mix m(g, sent, seed);
 
+  // Metrics arrive asynchronously (request counts per API batch, cache figures per cache tick,
+  // docs/metrics.md): poll until the scrape shows every request sent and the cache's families,
+  // instead of reading once.
+  auto settled = [&](uint64_t requests) {
+    exposition ge, we;
+    bool ok = poll_until(
+        [&] {
+          auto gt = g.metrics();
+          ge = parse(gt);
+          we = parse(w.metrics());
+          return metric_sum(gt, "embed_grpc_server_requests_total") >= double(requests) &&
+                 metric_sum(gt, "embed_cache_lookups_total") > 0 &&
+                 gt.find("\nembed_cache_entries") != std::string::npos &&
+                 gt.find("\nembed_cache_size_bytes") != std::string::npos &&
+                 !we.series.empty();
+        },
+        std::chrono::seconds(120), std::chrono::milliseconds(50));
+    EXPECT_TRUE(ok) << "the scrape never showed " << requests << " requests and the cache";
+    return std::make_pair(ge, we);
+  };
   m.send(0, 100, 8, seed);
-  auto g100 = parse(g.metrics()), w100 = parse(w.metrics());
+  auto [g100, w100] = settled(100);
   ASSERT_FALSE(g100.series.empty()) << "no gateway /metrics";
   ASSERT_FALSE(w100.series.empty()) << "no worker /metrics";
   std::printf("first 100 requests after %.1f s\n", elapsed());
 
   m.send(100, 10000, 8, seed + 1);
-  auto g10k = parse(g.metrics()), w10k = parse(w.metrics());
+  auto [g10k, w10k] = settled(10000);
   std::printf("10,000 requests after %.1f s (%zu random strings)\n", elapsed(), sent.all().size());
 
   {
@@ -484,7 +504,8 @@ TEST(metrics_families, every_documented_family_appears_and_every_exported_one_is
   ASSERT_GT(docs.size(), 30u) << "could not read the table of metrics/README.md";
   worker_proc w1;
   worker_proc w2; // killed under load: its in-flight calls are retried on w1
-  uint16_t dead_redis = free_port();
+  port_reservation dead_redis_port; // bound, never listening: connections are refused
+  uint16_t dead_redis = dead_redis_port.port();
   gateway_proc g({w1.address(), w2.address()},
                  {"--redis", "127.0.0.1:" + std::to_string(dead_redis), "--cache-bytes", "4096",
                   "--prompt", "query=Given a question, find the answer", "--max-inputs", "8",

@@ -18,18 +18,79 @@
 
 namespace embed::testing {
 
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+
+uint16_t bind_reserved(int fd, uint16_t port) {
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
+  addr.sin_port = htons(port);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    throw std::runtime_error("bind: " + std::string(std::strerror(errno)));
+    throw std::runtime_error("bind 127.0.0.1:" + std::to_string(port) + ": " +
+                             std::strerror(errno));
   socklen_t len = sizeof addr;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
   return ntohs(addr.sin_port);
+}
+
+} // namespace
+
+port_reservation::port_reservation() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+  port_ = bind_reserved(fd_, 0);
+}
+
+port_reservation::port_reservation(uint16_t port)
+    : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+  port_ = bind_reserved(fd_, port);
+}
+
+port_reservation::~port_reservation() {
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+std::optional<std::pair<uint16_t, uint16_t>>
+wait_ports_file(const std::string& path, process& p, std::chrono::milliseconds timeout) {
+  std::optional<std::pair<uint16_t, uint16_t>> out;
+  auto field = [](const std::string& text, const std::string& key) -> long {
+    auto at = text.find("\"" + key + "\"");
+    if (at == std::string::npos)
+      return -1;
+    at = text.find(':', at);
+    return at == std::string::npos ? -1 : std::strtol(text.c_str() + at + 1, nullptr, 10);
+  };
+  poll_until(
+      [&] {
+        std::ifstream in(path);
+        if (in) {
+          std::stringstream ss;
+          ss << in.rdbuf();
+          auto g = field(ss.str(), "grpc_port"), m = field(ss.str(), "metrics_port");
+          if (g > 0 && m > 0) {
+            out.emplace(static_cast<uint16_t>(g), static_cast<uint16_t>(m));
+            return true;
+          }
+        }
+        return !p.running();
+      },
+      timeout, std::chrono::milliseconds(10));
+  return out;
+}
+
+uint16_t start_on_some_port(const std::function<bool(uint16_t)>& start, int tries) {
+  for (int i = 0; i < tries; ++i) {
+    uint16_t port;
+    {
+      port_reservation r; // a port nobody held a moment ago; released for the service to bind
+      port = r.port();
+    }
+    if (start(port))
+      return port;
+  }
+  return 0;
 }
 
 bool poll_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,

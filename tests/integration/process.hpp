@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <utility>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,8 +14,39 @@
 
 namespace embed::testing {
 
-/// A loopback TCP port that was free a moment ago (bound to port 0, then released).
-uint16_t free_port();
+/// A loopback TCP port held for the test: bound (SO_REUSEADDR + SO_REUSEPORT) but not
+/// listening, so that nothing else can take it while the reservation lives, connections to it
+/// are refused, and a gRPC server (which binds with SO_REUSEPORT) can still listen on it. Use it
+/// where an address must be known before its process starts (a worker restarted on the same
+/// address, a gateway told about a worker that starts later, a port where nothing listens);
+/// everywhere else servers bind port 0 and report the port (--ready-file / --listening-file).
+class port_reservation {
+public:
+  port_reservation();
+  ~port_reservation();
+  port_reservation(const port_reservation&) = delete;
+  port_reservation& operator=(const port_reservation&) = delete;
+  uint16_t port() const { return port_; }
+  /// Reserves a port in use by a process of ours (bound with SO_REUSEPORT), e.g. before that
+  /// process is killed and restarted on the same address.
+  explicit port_reservation(uint16_t port);
+
+private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
+/// Reads {"grpc_port": P, "metrics_port": M} from `path` once the process wrote it (polled, up to
+/// `timeout`, while the process runs). nullopt if it exited or the time ran out.
+class process;
+std::optional<std::pair<uint16_t, uint16_t>>
+wait_ports_file(const std::string& path, process& p,
+                std::chrono::milliseconds timeout = std::chrono::seconds(180));
+
+/// A port for a service that cannot bind port 0 and report it (redis-server, prometheus):
+/// `start(port)` starts it and returns whether it came up; a port taken in between is retried
+/// with another one, up to `tries` times. Returns the port it runs on (0 if it never came up).
+uint16_t start_on_some_port(const std::function<bool(uint16_t)>& start, int tries = 20);
 
 /// Polls `pred` until it holds or `timeout` passes (no sleeps as synchronisation beyond a short
 /// back-off between polls). Returns whether it held.

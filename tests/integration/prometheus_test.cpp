@@ -236,7 +236,8 @@ TEST(prometheus, every_recording_rule_and_dashboard_query_returns_data) {
   // unreachable Redis (embed_cache_errors_total), a tiny L1 (embed_cache_evictions_total).
   worker_proc w1;
   worker_proc w2;
-  uint16_t dead_redis = free_port();
+  port_reservation dead_redis_port; // bound, never listening: connections are refused
+  uint16_t dead_redis = dead_redis_port.port();
   gateway_proc g({w1.address(), w2.address()},
                  {"--redis", "127.0.0.1:" + std::to_string(dead_redis), "--cache-bytes", "4096"});
   ASSERT_TRUE(w1.wait_serving()) << w1.proc->log();
@@ -303,7 +304,7 @@ TEST(prometheus, every_recording_rule_and_dashboard_query_returns_data) {
 
   // Prometheus, with the project's rule files.
   auto dir = temp_dir("prometheus");
-  uint16_t prom_port = free_port();
+  uint16_t prom_port = 0;
   auto config = dir + "/prometheus.yml";
   {
     std::ofstream out(config);
@@ -325,17 +326,25 @@ TEST(prometheus, every_recording_rule_and_dashboard_query_returns_data) {
            "      - targets: ['127.0.0.1:"
         << w1.metrics_port << "']\n";
   }
-  process prom("prometheus-" + std::to_string(prom_port),
-               {"prometheus", "--config.file=" + config, "--storage.tsdb.path=" + dir + "/data",
-                "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)});
-  ASSERT_TRUE(poll_until(
-      [&] {
-        return !prom.running() ||
-               http_get(prom_port, "/-/ready").find("Ready") != std::string::npos;
-      },
-      120s, 100ms) &&
-              prom.running())
-      << prom.log();
+  // Prometheus cannot report a port it chose: a port taken before it binds makes it exit, and it
+  // is started again on another one.
+  std::unique_ptr<process> prom_proc;
+  prom_port = start_on_some_port([&](uint16_t p) {
+    prom_proc = std::make_unique<process>(
+        "prometheus", std::vector<std::string>{
+                          "prometheus", "--config.file=" + config,
+                          "--storage.tsdb.path=" + dir + "/data-" + std::to_string(p),
+                          "--web.listen-address=127.0.0.1:" + std::to_string(p)});
+    return poll_until(
+               [&] {
+                 return !prom_proc->running() ||
+                        http_get(p, "/-/ready").find("Ready") != std::string::npos;
+               },
+               120s, 100ms) &&
+           prom_proc->running();
+  });
+  ASSERT_NE(prom_port, 0) << (prom_proc ? prom_proc->log() : "");
+  auto& prom = *prom_proc;
   std::printf("prometheus ready after %.1f s\n", elapsed());
   for (auto job : {"embedd", "gpu-worker"})
     ASSERT_TRUE(poll_until(

@@ -53,15 +53,15 @@ TEST(top_console, shows_live_actors_of_a_real_gateway_and_restores_the_terminal)
   // ...and change while the gateway works.
   auto before = tmux_capture(s);
   EXPECT_TRUE(tmux_wait_for(
-      s, [&](const std::string& screen) { return screen != before; }, 30s));
+      s, [&](const std::string& screen) { return screen != before; }, 120s));
   // A wider terminal shows the role-specific state in full: the supervisor's breaker.
   tmux_resize(s, 220, 30);
   EXPECT_TRUE(tmux_wait_for(
-      s, [&](const std::string& screen) { return has(screen, w.address() + "=closed"); }, 30s))
+      s, [&](const std::string& screen) { return has(screen, w.address() + "=closed"); }, 120s))
       << "breaker state not shown:\n"
       << tmux_capture(s);
   tmux_keys(s, "q");
-  auto code = tmux_wait_exit(s, 30s);
+  auto code = tmux_wait_exit(s, 120s);
   stop = true;
   load.get();
   ASSERT_TRUE(code.has_value()) << tmux_capture(s);

@@ -1,18 +1,28 @@
 #include "tests/integration/worker_harness.hpp"
 
+#include <stdexcept>
+
 namespace embed::testing {
 
 worker_proc::worker_proc(std::vector<std::string> extra, uint16_t fixed_port) {
-  port = fixed_port != 0 ? fixed_port : free_port();
-  metrics_port = free_port();
+  // Port 0 unless the test needs a known address (it then holds a port_reservation for it):
+  // the worker reports the ports it bound in its --listening-file.
+  auto ports_file = temp_dir("worker-ports") + "/ports.json";
   std::vector<std::string> argv{bin_dir() + "/gpu-worker",
                                 "serve",
                                 "--listen",
-                                "127.0.0.1:" + std::to_string(port),
+                                "127.0.0.1:" + std::to_string(fixed_port),
                                 "--metrics-listen",
-                                "127.0.0.1:" + std::to_string(metrics_port)};
+                                "127.0.0.1:0",
+                                "--listening-file",
+                                ports_file};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  proc = std::make_unique<process>("gpu-worker-" + std::to_string(port), argv);
+  proc = std::make_unique<process>("gpu-worker", argv);
+  auto ports = wait_ports_file(ports_file, *proc);
+  if (!ports)
+    throw std::runtime_error("gpu-worker did not report its ports:\n" + proc->log());
+  port = ports->first;
+  metrics_port = ports->second;
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 500);

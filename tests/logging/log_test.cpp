@@ -68,6 +68,30 @@ TEST(logging, text_format_tags_the_correlation_id) {
   EXPECT_NE(out.find("[cid=abc]: hello"), std::string::npos) << out;
 }
 
+TEST(logging, text_lines_escape_control_characters_from_clients) {
+  // A correlation id and a message carrying a newline, a carriage return, terminal escapes (ESC
+  // and the C1 CSI) and DEL: one event stays one line, and nothing reaches the terminal raw.
+  std::string forged = "abc\n2026-01-01T00:00:00.000Z embedd[1] info: forged\r\x1b[31m\xc2\x9b\x7f";
+  auto out = capture_stderr([&] {
+    embed::log::init({"embedd", "info", false, true});
+    embed::log::correlation_scope scope(forged);
+    spdlog::info("bad input: {}", forged);
+  });
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out.find('\n'), out.size() - 1) << out; // one line
+  EXPECT_EQ(out.find('\r'), std::string::npos) << out;
+  EXPECT_EQ(out.find('\x1b'), std::string::npos) << out;
+  EXPECT_EQ(out.find('\x7f'), std::string::npos) << out;
+  EXPECT_EQ(out.find("\xc2\x9b"), std::string::npos) << out;
+  EXPECT_NE(out.find("[cid=abc\\n2026-01-01T00:00:00.000Z embedd[1] info: forged\\r\\x1b[31m"
+                     "\\u009b\\x7f]"),
+            std::string::npos)
+      << out;
+  // UTF-8 text is kept as it is.
+  EXPECT_EQ(embed::log::text_escape("h\xc3\xa9llo \xe2\x9c\x93"), "h\xc3\xa9llo \xe2\x9c\x93");
+  EXPECT_FALSE(embed::log::needs_text_escape("plain \xc3\xa9"));
+}
+
 TEST(logging, levels_and_ids) {
   EXPECT_TRUE(embed::log::valid_level("warning"));
   EXPECT_FALSE(embed::log::valid_level("loud"));
