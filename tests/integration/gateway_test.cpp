@@ -12,6 +12,7 @@
 #include <fstream>
 #include <future>
 #include <set>
+#include <sstream>
 #include <thread>
 
 using namespace embed;
@@ -421,12 +422,12 @@ TEST(gateway_failover, a_worker_killed_under_load_loses_no_request) {
         return wk.breaker_state();
     return std::string("missing");
   };
-  EXPECT_TRUE(poll_until([&] { return breaker_of(w1.address()) == "open"; }, 60s));
+  EXPECT_TRUE(poll_until([&] { return breaker_of(w1.address()) == "open"; }, 120s));
   // The worker restarted on the same address: its breaker closes again. (w1's port is held by a
   // reservation from before the kill, so nothing else can take it meanwhile.)
   worker_proc again({}, w1.port);
   ASSERT_TRUE(again.wait_serving()) << again.proc->log();
-  EXPECT_TRUE(poll_until([&] { return breaker_of(w1.address()) == "closed"; }, 60s))
+  EXPECT_TRUE(poll_until([&] { return breaker_of(w1.address()) == "closed"; }, 120s))
       << g.proc->log();
 }
 
@@ -459,11 +460,11 @@ TEST(gateway_discovery, a_file_change_adds_and_removes_workers) {
         return endpoints() ==
                std::set<std::string>{w1.address() + "=closed", w2.address() + "=closed"};
       },
-      60s))
+      120s))
       << g.proc->log();
   write(w2.address() + "\n");
   EXPECT_TRUE(poll_until(
-      [&] { return endpoints() == std::set<std::string>{w2.address() + "=closed"}; }, 60s))
+      [&] { return endpoints() == std::set<std::string>{w2.address() + "=closed"}; }, 120s))
       << g.proc->log();
   ev1::EmbedResponse resp;
   EXPECT_TRUE(call_embed(g, embed_request({"served by the second worker"}), &resp).ok());
@@ -521,7 +522,19 @@ TEST(gateway_switches, no_cache_no_rerank_and_no_breaker_do_what_they_say) {
     EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
     EXPECT_NE(st.error_message().find("--no-rerank"), std::string::npos) << st.error_message();
   }
-  // --no-breaker: a dead worker stays "closed"; its calls fail over to the live one.
+  // --no-breaker: a dead worker stays "closed"; its calls fail over to the live one. Both must be
+  // in rotation first: a worker joins it after a successful probe, which the gateway may have
+  // tried before that worker served (SERVING above needs only one).
+  auto closed_workers = [&] {
+    grpc::ClientContext ctx;
+    ev1::InfoResponse info;
+    int closed = 0;
+    if (g.stub->Info(&ctx, {}, &info).ok())
+      for (auto& wk : info.workers())
+        closed += wk.breaker_state() == "closed" ? 1 : 0;
+    return closed;
+  };
+  ASSERT_TRUE(poll_until([&] { return closed_workers() == 2; })) << g.proc->log();
   w1.proc->signal(SIGKILL);
   w1.proc->wait();
   for (int i = 0; i < 20; ++i) {
@@ -537,4 +550,36 @@ TEST(gateway_switches, no_cache_no_rerank_and_no_breaker_do_what_they_say) {
   ASSERT_GT(info.models_size(), 0);
   EXPECT_EQ(info.models(0).kind(), "embedding");
   EXPECT_EQ(metric_sum(g.metrics(), "embed_cache_lookups_total"), 0);
+}
+
+TEST(gateway_logs, a_correlation_id_cannot_forge_a_text_log_line) {
+  // A client's correlation id with a newline, a forged log line, and terminal escapes: the text
+  // log keeps the event on one line and writes no control character raw.
+  worker_proc w;
+  gateway_proc g({w.address()}, {"--log-level", "debug"});
+  ASSERT_TRUE(w.wait_serving()) << w.proc->log();
+  ASSERT_TRUE(g.wait_serving()) << g.proc->log();
+  const std::string forged = "cid-1\n2026-01-01T00:00:00.000Z embedd[1] info: FORGED\x1b[2J\x1b]0;t\x07";
+  auto req = embed_request({"a text"});
+  req.set_correlation_id(forged);
+  req.mutable_options()->set_dimensions(100000); // refused: logged with the request's id
+  ev1::EmbedResponse resp;
+  auto st = call_embed(g, req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  std::string log;
+  ASSERT_TRUE(poll_until([&] {
+    log = g.proc->log();
+    return log.find("FORGED") != std::string::npos;
+  })) << "the refused request was not logged with its id:\n"
+      << log;
+  EXPECT_EQ(log.find('\x1b'), std::string::npos) << log;
+  EXPECT_EQ(log.find('\x07'), std::string::npos) << log;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);)
+    EXPECT_NE(line.rfind("2026-01-01T00:00:00.000Z embedd[1] info: FORGED", 0), 0u)
+        << "a forged line:\n"
+        << log;
+  EXPECT_NE(log.find("[cid=cid-1\\n2026-01-01T00:00:00.000Z embedd[1] info: FORGED\\x1b[2J"),
+            std::string::npos)
+      << log;
 }

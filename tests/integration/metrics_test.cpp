@@ -534,8 +534,10 @@ TEST(metrics_families, every_documented_family_appears_and_every_exported_one_is
         n += std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
     return n;
   };
-  EXPECT_TRUE(poll_until([&] { return calls_to(w2.address()) >= 5; }, 120s, 50ms))
-      << "the gateway never called the second worker";
+  // Both workers in rotation (each joins it after a successful probe) before one is killed.
+  EXPECT_TRUE(poll_until(
+      [&] { return calls_to(w1.address()) >= 5 && calls_to(w2.address()) >= 5; }, 120s, 50ms))
+      << "the gateway never called both workers";
   w2.proc->signal(SIGKILL);
   EXPECT_TRUE(poll_until([&] { return metric_sum(g.metrics(), "embed_grpc_client_retries_total") > 0; },
                          120s, 50ms))
