@@ -72,7 +72,7 @@ if [[ ${EMBED_SKIP_FUZZ:-0} != 1 && -z $labels ]]; then
   fuzz_targets=$(cd build-fuzz && ninja -t targets all | grep -o '^[a-z_]*_fuzz:' | tr -d ':' | sort -u)
   if [[ -n $fuzz_targets ]]; then
     ninja -C build-fuzz $fuzz_targets
-    run_ctest --test-dir build-fuzz --output-on-failure -L fuzz || status=$?
+    run_ctest --test-dir build-fuzz --output-on-failure -j"$(nproc)" -L fuzz || status=$?
   fi
   end_stage "fuzz (build + 5 targets)"
 fi
