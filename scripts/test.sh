@@ -13,6 +13,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+# One compiler cache for every build of the test command (setup.sh uses the same default).
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/embed-ccache}
 t_start=$(date +%s)
 stage_names=()
 stage_secs=()
@@ -48,10 +50,6 @@ stress_pid=
 stop_stress() { [[ -n $stress_pid ]] && kill "$stress_pid" 2>/dev/null && wait "$stress_pid" 2>/dev/null; true; }
 trap stop_stress EXIT
 
-begin_stage setup
-scripts/setup.sh
-end_stage "setup (packages, npm, normal build)"
-
 if [[ ${EMBED_TEST_STRESS:-0} == 1 ]]; then
   command -v stress-ng >/dev/null 2>&1 || {
     export DEBIAN_FRONTEND=noninteractive
@@ -59,8 +57,12 @@ if [[ ${EMBED_TEST_STRESS:-0} == 1 ]]; then
   }
   stress-ng --cpu "$(nproc)" --timeout 0 --quiet &
   stress_pid=$!
-  echo "== stress: stress-ng --cpu $(nproc) (pid $stress_pid) keeps every core busy until the end"
+  echo "== stress: stress-ng --cpu $(nproc) (pid $stress_pid) keeps every core busy from here to the end"
 fi
+
+begin_stage setup
+scripts/setup.sh
+end_stage "setup (packages, npm, normal build)"
 
 status=0
 labels=${EMBED_TEST_LABELS:-}
@@ -83,7 +85,6 @@ fi
 # whose exit code no test looked at.
 if [[ ${EMBED_SKIP_SANITIZE:-0} != 1 ]]; then
   begin_stage "sanitized build"
-  export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/embed-ccache}
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEMBED_SANITIZE=ON \
     -DEMBED_BUILD_PERF=OFF >/dev/null
   cmake --build build-asan -j"$(nproc)"
