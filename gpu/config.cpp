@@ -1,4 +1,5 @@
 #include "gpu/model.hpp"
+#include "gpu/json_precise.hpp"
 
 #include <boost/json.hpp>
 
@@ -89,7 +90,7 @@ model_config model_config::from_file(const std::string& path) {
 model_config model_config::from_json_text(const std::string& text, const std::string& path) {
   json::value root;
   try {
-    root = json::parse(text);
+    root = parse_json_precise(text);
   } catch (const std::exception& e) {
     fail(path, std::string("not valid JSON: ") + e.what());
   }

@@ -74,12 +74,29 @@ TEST(bridge, an_idle_actor_runs_on_the_thread_that_asks_and_answers_there) {
   auto st = std::make_shared<probe_state>();
   auto stage = sys.spawn(stand_in_stage, st, 0us);
   bridge_pool bridges(sys, 1);
-  // Let the spawned actors settle (their first resume happens on CAF's threads).
-  embedding_request warm;
-  std::promise<void> warmed;
-  bridges.ask<embedding_result>(
-      stage, [&](caf::expected<embedding_result>) { warmed.set_value(); }, warm);
-  ASSERT_EQ(warmed.get_future().wait_for(120s), std::future_status::ready);
+  // Let the spawned actors settle: their first resume happens on CAF's threads, and an answer
+  // delivered there may reach us while that resume is still finishing (the actor is not idle
+  // yet). Once a request ran wholly on this thread, both actors are idle: nothing else sends to
+  // them.
+  const auto deadline = std::chrono::steady_clock::now() + 120s;
+  for (bool settled = false; !settled;) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the actors never became idle";
+    {
+      std::lock_guard<std::mutex> guard(st->mu);
+      st->threads.clear();
+    }
+    embedding_request warm;
+    std::promise<std::thread::id> warmed;
+    bridges.ask<embedding_result>(
+        stage,
+        [&](caf::expected<embedding_result>) { warmed.set_value(std::this_thread::get_id()); },
+        warm);
+    auto answered = warmed.get_future();
+    ASSERT_EQ(answered.wait_for(120s), std::future_status::ready);
+    std::lock_guard<std::mutex> guard(st->mu);
+    settled = answered.get() == std::this_thread::get_id() &&
+              st->threads == std::set<std::thread::id>{std::this_thread::get_id()};
+  }
   {
     std::lock_guard<std::mutex> guard(st->mu);
     st->threads.clear();

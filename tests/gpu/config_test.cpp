@@ -65,6 +65,20 @@ TEST(config, round_trip) {
   EXPECT_EQ(d.tie_word_embeddings, c.tie_word_embeddings);
 }
 
+// Boost.JSON 1.81 alone reads a long literal one ULP off, and what it writes for that double then
+// reads back as another one: the values must be read correctly rounded and survive a save.
+TEST(config, long_number_literals_read_exactly_and_survive_a_round_trip) {
+  std::string text = replace(new_format, R"("rope_theta":1000000.0)",
+                             R"("rope_theta":1000000000000000000000000000000000000000000000000)");
+  text = replace(text, R"("rms_norm_eps":1e-6)", R"("rms_norm_eps":0.0000010000000000000000000001)");
+  auto c = model_config::from_json_text(text, "x");
+  EXPECT_EQ(c.rope_theta, 1e48);
+  EXPECT_EQ(c.rms_norm_eps, 1e-6);
+  auto d = model_config::from_json_text(c.to_json(), "y");
+  EXPECT_EQ(d.rope_theta, c.rope_theta);
+  EXPECT_EQ(d.rms_norm_eps, c.rms_norm_eps);
+}
+
 TEST(config, wrong_types) {
   expect_error(replace(new_format, R"("hidden_size":64)", R"("hidden_size":"64")"),
                {"'hidden_size'", "integer"});
