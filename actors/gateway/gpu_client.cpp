@@ -17,15 +17,15 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
+// The client's deadline when it set one (however long), --worker-timeout-ms only when it did not:
+// a client that allows a slow, maximum-size request a minute gets that minute.
 std::chrono::system_clock::time_point deadline_of(const worker_job& job,
                                                   std::chrono::milliseconds fallback) {
-  auto fb = std::chrono::system_clock::now() + fallback;
   if (job.deadline_ns == 0)
-    return fb;
-  auto d = std::chrono::system_clock::time_point(
+    return std::chrono::system_clock::now() + fallback;
+  return std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
           std::chrono::nanoseconds(job.deadline_ns)));
-  return std::min(d, fb);
 }
 
 caf::error call_error(const std::string& endpoint, const grpc::Status& st) {

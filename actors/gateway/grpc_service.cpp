@@ -27,6 +27,17 @@ int64_t deadline_ns(grpc::CallbackServerContext* ctx) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(d.time_since_epoch()).count();
 }
 
+// A client's deadline reaches the server as a relative grpc-timeout, so the server's deadline is
+// later than the client's by the request's latency: the client's own timer fires first and its
+// cancellation arrives a little before the server's deadline. A cancellation this close to the
+// deadline is the deadline passing, and is counted as DEADLINE_EXCEEDED (docs/api.md).
+constexpr auto deadline_grace = std::chrono::milliseconds(250);
+
+bool deadline_passed(std::chrono::system_clock::time_point deadline) {
+  return deadline != std::chrono::system_clock::time_point::max() &&
+         std::chrono::system_clock::now() + deadline_grace >= deadline;
+}
+
 void send_metric(metrics::api_batcher* m, const char* method, grpc::StatusCode code,
                  clock::time_point start) {
   if (m)
@@ -38,14 +49,22 @@ void send_metric(metrics::api_batcher* m, const char* method, grpc::StatusCode c
 // caller goes away.
 class unary_reactor final : public grpc::ServerUnaryReactor {
 public:
-  unary_reactor(embedder_service* svc, const char* method, uint64_t request_id, bool counted)
+  unary_reactor(embedder_service* svc, grpc::CallbackServerContext* ctx, const char* method,
+                uint64_t request_id, bool counted)
       : svc_(svc), method_(method), request_id_(request_id), counted_(counted),
-        start_(clock::now()) {}
+        deadline_(ctx->deadline()), start_(clock::now()) {}
 
   void finish(const grpc::Status& st) {
     if (counted_)
       svc_->count_in(-1);
     svc_->count_answer(st.ok());
+    // gRPC cancels a call whose deadline passed, and the work it started comes back cancelled:
+    // that is the client's deadline, counted (and answered) as DEADLINE_EXCEEDED.
+    if (st.error_code() == grpc::StatusCode::CANCELLED && deadline_passed(deadline_)) {
+      send_metric(svc_->api_metrics(), method_, grpc::StatusCode::DEADLINE_EXCEEDED, start_);
+      Finish({grpc::StatusCode::DEADLINE_EXCEEDED, "the client's deadline passed"});
+      return;
+    }
     send_metric(svc_->api_metrics(), method_, st.error_code(), start_);
     Finish(st);
   }
@@ -60,6 +79,7 @@ private:
   const char* method_;
   uint64_t request_id_;
   bool counted_;
+  std::chrono::system_clock::time_point deadline_; // max() without one
   clock::time_point start_;
 };
 
@@ -132,8 +152,9 @@ public:
 
   stream_reactor(embedder_service* svc, grpc::CallbackServerContext* ctx, const char* method,
                  submit_fn submit)
-      : svc_(svc), ctx_(ctx), method_(method), submit_(std::move(submit)),
-        core_(std::make_shared<stream_core<self_type>>()), start_(clock::now()) {
+      : svc_(svc), ctx_(ctx), deadline_(ctx->deadline()), method_(method),
+        submit_(std::move(submit)), core_(std::make_shared<stream_core<self_type>>()),
+        start_(clock::now()) {
     core_->reactor = this;
     max_ = svc_->config().max_in_flight_per_stream;
     std::lock_guard<std::recursive_mutex> guard(core_->mu);
@@ -214,8 +235,12 @@ public:
       svc_->count_in(-static_cast<int64_t>(request_ids_.size()));
       --svc_->streams;
     }
-    send_metric(svc_->api_metrics(), method_,
-                broken_ ? grpc::StatusCode::CANCELLED : grpc::StatusCode::OK, start_);
+    // A stream gRPC ended because its deadline passed counts as DEADLINE_EXCEEDED, not CANCELLED.
+    auto code = !broken_ ? grpc::StatusCode::OK
+                : deadline_passed(deadline_)
+                    ? grpc::StatusCode::DEADLINE_EXCEEDED
+                    : grpc::StatusCode::CANCELLED;
+    send_metric(svc_->api_metrics(), method_, code, start_);
     delete this;
   }
 
@@ -268,6 +293,7 @@ private:
 
   embedder_service* svc_;
   grpc::CallbackServerContext* ctx_;
+  std::chrono::system_clock::time_point deadline_; // max() without one
   const char* method_;
   submit_fn submit_;
   std::shared_ptr<stream_core<self_type>> core_;
@@ -347,7 +373,7 @@ grpc::ServerUnaryReactor* embedder_service::Embed(grpc::CallbackServerContext* c
   auto id = next_request_id();
   bool counted = false;
   auto st = admit(*this, counted);
-  auto* reactor = new unary_reactor(this, "Embed", id, counted);
+  auto* reactor = new unary_reactor(this, ctx, "Embed", id, counted);
   if (!st.ok()) {
     reactor->finish(st);
     return reactor;
@@ -398,7 +424,7 @@ grpc::ServerUnaryReactor* embedder_service::Rerank(grpc::CallbackServerContext* 
   auto id = next_request_id();
   bool counted = false;
   auto st = actors()->reranker ? admit(*this, counted) : edge::to_status(rerank_turned_off());
-  auto* reactor = new unary_reactor(this, "Rerank", id, counted);
+  auto* reactor = new unary_reactor(this, ctx, "Rerank", id, counted);
   if (!st.ok()) {
     reactor->finish(st);
     return reactor;
@@ -456,7 +482,7 @@ grpc::ServerUnaryReactor* embedder_service::Tokenize(grpc::CallbackServerContext
   auto id = next_request_id();
   bool counted = false;
   auto st = admit(*this, counted);
-  auto* reactor = new unary_reactor(this, "Tokenize", id, counted);
+  auto* reactor = new unary_reactor(this, ctx, "Tokenize", id, counted);
   if (!st.ok()) {
     reactor->finish(st);
     return reactor;
@@ -484,7 +510,7 @@ grpc::ServerUnaryReactor* embedder_service::Tokenize(grpc::CallbackServerContext
 
 grpc::ServerUnaryReactor* embedder_service::Info(grpc::CallbackServerContext* ctx,
                                                  const ev1::InfoRequest*, ev1::InfoResponse* resp) {
-  auto* reactor = new unary_reactor(this, "Info", 0, false);
+  auto* reactor = new unary_reactor(this, ctx, "Info", 0, false);
   bool counted = false;
   if (auto st = refuse(*this, counted); !st.ok()) {
     reactor->finish(st);

@@ -23,12 +23,24 @@ int64_t now_ns() {
       .count();
 }
 
-bool opens_breaker(ec code) {
-  return code == ec::worker_unavailable || code == ec::deadline_exceeded || code == ec::internal;
+// Which outcomes of a call count against the worker's breaker (docs/architecture.md, "Circuit
+// breaker"): only the worker's fault. A lost connection, an unreachable worker, a broken or
+// malformed answer (worker_unavailable, internal) always count; an expired deadline counts only
+// when it was the gateway's own --worker-timeout-ms: a deadline the client chose, a cancellation,
+// a refusal caused by the request's content, and an overloaded queue never do.
+bool opens_breaker(ec code, bool client_deadline) {
+  switch (code) {
+  case ec::worker_unavailable:
+  case ec::internal: return true;
+  case ec::deadline_exceeded: return !client_deadline;
+  default: return false;
+  }
 }
 
-bool retryable(ec code) {
-  return opens_breaker(code) || code == ec::overloaded;
+// A call worth trying on another worker: a failure of that worker, a full queue, or the gateway's
+// own timeout. A client's deadline that passed leaves no time to retry in anyway.
+bool retryable(ec code, bool client_deadline) {
+  return opens_breaker(code, client_deadline) || code == ec::overloaded;
 }
 
 // What `embedctl top` shows for the supervisor: every breaker and its failure count.
@@ -247,7 +259,14 @@ void route(self_ptr self, uint64_t id) {
   ++p.attempts;
   ++st.routed;
   publish(self); // the console's routed / inflight stay current
+  // The gpu_client answers by the call's gRPC deadline (the client's, or --worker-timeout-ms
+  // without one); this bound only catches a client actor that never answers.
+  const bool client_deadline = p.job.deadline_ns != 0;
   auto timeout = st.cfg.client.call_timeout + std::chrono::seconds(5);
+  if (client_deadline)
+    timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::nanoseconds(p.job.deadline_ns - now_ns())) +
+              std::chrono::seconds(5);
   self->request(best->client, timeout, p.job)
       .then(
           [self, id, address](worker_output& out) {
@@ -260,13 +279,13 @@ void route(self_ptr self, uint64_t id) {
             }
             finish(self, id, std::move(out));
           },
-          [self, id, address](caf::error& err) {
+          [self, id, address, client_deadline](caf::error& err) {
             auto probe_scope = probes::scope(self);
             auto& st = self->state;
             auto code = code_of(err);
             if (auto e = st.endpoints.find(address); e != st.endpoints.end()) {
               --e->second.in_flight;
-              if (opens_breaker(code))
+              if (opens_breaker(code, client_deadline))
                 record_failure(self, e->second, err);
             }
             auto pi = st.jobs.find(id);
@@ -276,7 +295,7 @@ void route(self_ptr self, uint64_t id) {
             log::correlation_scope scope(p.job.correlation_id);
             p.last_error = err;
             bool time_left = p.job.deadline_ns == 0 || p.job.deadline_ns > now_ns();
-            if (!retryable(code) || p.attempts > st.cfg.max_retries || !time_left)
+            if (!retryable(code, client_deadline) || p.attempts > st.cfg.max_retries || !time_left)
               return finish(self, id, err);
             if (st.metrics)
               self->send(

@@ -248,6 +248,15 @@ batcher_actor::behavior_type batcher(batcher_actor::stateful_pointer<batcher_sta
         if (auto err = validate(job, st.limits))
           return err;
         uint64_t tokens = job.sequences.ids.size();
+        if (tokens > st.cfg.max_queue_tokens) {
+          // Not overload: even an empty queue could not take it, so "retry later" would never work.
+          return make_error(ec::input_too_long,
+                            "request of " + std::to_string(tokens) +
+                                " tokens can never fit this worker's whole queue of " +
+                                std::to_string(st.cfg.max_queue_tokens) +
+                                " tokens (--max-queue-tokens): send fewer or shorter inputs "
+                                "per request");
+        }
         if (st.queued_tokens + tokens > st.cfg.max_queue_tokens) {
           spdlog::warn("rejecting job of {} tokens: queue holds {} of {} tokens", tokens,
                        st.queued_tokens, st.cfg.max_queue_tokens);

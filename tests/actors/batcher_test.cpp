@@ -316,6 +316,25 @@ TEST_F(batcher_fixture, drain_answers_after_the_queue_empties) {
   EXPECT_EQ(errors.count(99), 1u);
 }
 
+TEST_F(batcher_fixture, a_job_larger_than_the_whole_queue_is_refused_as_never_fitting) {
+  // 3 sequences of 8 tokens: each fits a batch, together they exceed the queue even when it is
+  // empty. "Retry later" (overloaded) would never work: the refusal says so and is not retryable.
+  batcher_config bc;
+  bc.max_batch_tokens = 16;
+  bc.max_queue_tokens = 20;
+  start(bc);
+  auto j = job_of({seq(1, 8), seq(2, 8), seq(3, 8)});
+  j.id = 5;
+  submit(j);
+  collect(1);
+  ASSERT_EQ(errors.count(5), 1u);
+  EXPECT_EQ(code_of(errors[5]), ec::input_too_long);
+  auto msg = message_of(errors[5]);
+  EXPECT_NE(msg.find("request of 24 tokens can never fit"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--max-queue-tokens"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("retry"), std::string::npos) << msg;
+}
+
 TEST_F(batcher_fixture, rejects_bad_configuration_and_bad_jobs) {
   batcher_config bad;
   bad.max_queue_tokens = 10;

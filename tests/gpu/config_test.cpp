@@ -70,7 +70,8 @@ TEST(config, round_trip) {
 TEST(config, long_number_literals_read_exactly_and_survive_a_round_trip) {
   std::string text = replace(new_format, R"("rope_theta":1000000.0)",
                              R"("rope_theta":1000000000000000000000000000000000000000000000000)");
-  text = replace(text, R"("rms_norm_eps":1e-6)", R"("rms_norm_eps":0.0000010000000000000000000001)");
+  text =
+      replace(text, R"("rms_norm_eps":1e-6)", R"("rms_norm_eps":0.0000010000000000000000000001)");
   auto c = model_config::from_json_text(text, "x");
   EXPECT_EQ(c.rope_theta, 1e48);
   EXPECT_EQ(c.rms_norm_eps, 1e-6);
