@@ -53,6 +53,52 @@ void done(self_ptr self, const request_ptr& r, caf::expected<rerank_result> out)
     r->promise.deliver(out.error());
 }
 
+// With truncate, a pair whose prompt is too long is cut so that the document keeps its room
+// (docs/api.md, "Rerank truncation"). The body is instruction + query + document; with `avail`
+// body tokens left after the instruction and the labels, the document keeps what the whole query
+// leaves, but never less than half of `avail` (or all of itself when shorter); the query keeps
+// the rest, cut at its end. A query that fits beside half a document is never cut, and then the
+// body is the one encoding of the whole text cut at its end, exactly as the reference code does.
+caf::expected<std::vector<uint32_t>> fit_body(self_ptr self, const std::string& instruction,
+                                              const std::string& query, const std::string& document,
+                                              std::vector<uint32_t> body, size_t room,
+                                              const std::string& field) {
+  auto& st = self->state;
+  tok::encode_options eo;
+  eo.add_special_tokens = false;
+  // The body split where a pre-token always ends (after a colon, before the space that starts
+  // the next word): the pieces' tokens are the whole text's tokens.
+  auto labels_a = st.tokenizer->encode("<Instruct>: " + instruction + "\n<Query>:", eo);
+  auto query_ids = st.tokenizer->encode(" " + query, eo);
+  auto labels_b = st.tokenizer->encode("\n<Document>:", eo);
+  auto doc_ids = st.tokenizer->encode(" " + document, eo);
+  if (!labels_a || !query_ids || !labels_b || !doc_ids)
+    return make_error(ec::internal, field + ": the prompt's parts cannot be tokenized");
+  const size_t labels = labels_a->size() + labels_b->size();
+  if (labels + 2 > room)
+    return make_error(ec::input_too_long,
+                      "instruction: the instruction takes " + std::to_string(labels) + " of the " +
+                          std::to_string(room) +
+                          " tokens a prompt body may have, leaving no room for the query and "
+                          "the documents; shorten it or raise --max-rerank-tokens");
+  const size_t avail = room - labels;
+  const size_t doc_keep =
+      std::min(doc_ids->size(), std::max(avail - std::min(avail, query_ids->size()), avail / 2));
+  const size_t query_keep = std::min(query_ids->size(), avail - doc_keep);
+  if (query_keep == query_ids->size()) {
+    body.resize(room); // the whole query fits: the end of the document is cut
+    return body;
+  }
+  std::vector<uint32_t> out;
+  out.reserve(room);
+  out.insert(out.end(), labels_a->begin(), labels_a->end());
+  out.insert(out.end(), query_ids->begin(),
+             query_ids->begin() + static_cast<std::ptrdiff_t>(query_keep));
+  out.insert(out.end(), labels_b->begin(), labels_b->end());
+  out.insert(out.end(), doc_ids->begin(), doc_ids->begin() + static_cast<std::ptrdiff_t>(doc_keep));
+  return out;
+}
+
 caf::expected<packed_sequences> build_prompts(self_ptr self, const request_ptr& r) {
   auto& st = self->state;
   auto limits = st.cfg.limits;
@@ -82,7 +128,11 @@ caf::expected<packed_sequences> build_prompts(self_ptr self, const request_ptr& 
                           field + ": the prompt needs " + std::to_string(body->size() + fixed) +
                               " tokens, limit " + std::to_string(limits.max_tokens_per_input) +
                               " (set truncate to cut the document)");
-      body->resize(room); // as the reference: the end of the body (the document) is cut
+      auto fitted = fit_body(self, instruction, r->req.query, r->req.documents[i], std::move(*body),
+                             room, field);
+      if (!fitted)
+        return fitted.error();
+      body = std::move(fitted);
     }
     for (auto id : st.prefix_ids)
       seqs.ids.push_back(static_cast<int32_t>(id));
