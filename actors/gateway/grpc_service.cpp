@@ -1,6 +1,7 @@
 #include "actors/gateway/grpc_service.hpp"
 
 #include "edge/convert.hpp"
+#include "edge/parse.hpp"
 #include "edge/status.hpp"
 #include "logging/log.hpp"
 #include "messages/error.hpp"
@@ -49,10 +50,13 @@ void send_metric(metrics::api_batcher* m, const char* method, grpc::StatusCode c
 // caller goes away.
 class unary_reactor final : public grpc::ServerUnaryReactor {
 public:
+  // `out` and `resp`: the raw response and the typed one serialized into it on success (none for
+  // Info, whose method is typed).
   unary_reactor(embedder_service* svc, grpc::CallbackServerContext* ctx, const char* method,
-                uint64_t request_id, bool counted)
+                uint64_t request_id, bool counted, grpc::ByteBuffer* out = nullptr,
+                std::unique_ptr<google::protobuf::Message> resp = nullptr)
       : svc_(svc), method_(method), request_id_(request_id), counted_(counted),
-        deadline_(ctx->deadline()), start_(clock::now()) {}
+        deadline_(ctx->deadline()), start_(clock::now()), out_(out), resp_(std::move(resp)) {}
 
   void finish(const grpc::Status& st) {
     if (counted_)
@@ -64,6 +68,13 @@ public:
       send_metric(svc_->api_metrics(), method_, grpc::StatusCode::DEADLINE_EXCEEDED, start_);
       Finish({grpc::StatusCode::DEADLINE_EXCEEDED, "the client's deadline passed"});
       return;
+    }
+    if (st.ok() && out_ != nullptr) {
+      if (auto written = edge::serialize_response(*resp_, *out_); !written.ok()) {
+        send_metric(svc_->api_metrics(), method_, written.error_code(), start_);
+        Finish(written);
+        return;
+      }
     }
     send_metric(svc_->api_metrics(), method_, st.error_code(), start_);
     Finish(st);
@@ -81,6 +92,8 @@ private:
   bool counted_;
   std::chrono::system_clock::time_point deadline_; // max() without one
   clock::time_point start_;
+  grpc::ByteBuffer* out_;
+  std::unique_ptr<google::protobuf::Message> resp_;
 };
 
 grpc::Status refuse(embedder_service& svc, bool& counted) {
@@ -115,13 +128,27 @@ caf::error rerank_turned_off() {
   return make_error(ec::turned_off, "reranking is turned off on this gateway (embedd --no-rerank)");
 }
 
-ev1::RequestError to_request_error(const caf::error& err) {
-  auto st = edge::to_status(err);
+ev1::RequestError to_request_error(const grpc::Status& st) {
   ev1::RequestError out;
   out.set_code(static_cast<int32_t>(st.error_code()));
   out.set_status(edge::status_name(st.error_code()));
   out.set_message(st.error_message());
   return out;
+}
+
+ev1::RequestError to_request_error(const caf::error& err) {
+  return to_request_error(edge::to_status(err));
+}
+
+// A request that failed protobuf parsing: answered, counted, and logged (at debug: the answer
+// says it; a flood of them must not flood the log).
+grpc::Status parse_or_refuse(const char* method, const grpc::ByteBuffer& raw,
+                             google::protobuf::Message& out) {
+  grpc::ByteBuffer bytes(raw); // shares the slices
+  auto st = edge::parse_request(bytes, out);
+  if (!st.ok())
+    spdlog::debug("{}: refused a malformed request: {}", method, st.error_message());
+  return st;
 }
 
 // Sends one typed request to `dest` through a bridge actor and calls `done` with the answer
@@ -145,7 +172,7 @@ struct stream_core {
 };
 
 template <class Req, class Resp>
-class stream_reactor : public grpc::ServerBidiReactor<Req, Resp> {
+class stream_reactor : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
 public:
   using self_type = stream_reactor<Req, Resp>;
   using submit_fn = std::function<void(Req&&, uint64_t request_id, std::function<void(Resp)> done)>;
@@ -191,7 +218,18 @@ public:
       request_ids_[seq] = request_id;
       if (auto* m = svc_->api_metrics())
         m->stream(method_, "received");
-      in = std::move(in_);
+      auto parsed = parse_or_refuse(method_, in_, in);
+      in_.Clear();
+      if (!parsed.ok()) {
+        // Answered in-band, in order, like any refused request; the stream goes on.
+        if (auto* m = svc_->api_metrics())
+          m->stream(method_, "malformed");
+        Resp resp;
+        *resp.mutable_error() = to_request_error(parsed);
+        on_result(seq, std::move(resp));
+        maybe_read();
+        return;
+      }
     }
     // Not under this stream's lock: the actors may run on this thread (bridge.hpp) and answer
     // requests of other streams, whose locks they take, before submit returns; a thread doing
@@ -270,7 +308,12 @@ private:
     auto it = ready_.find(next_write_);
     if (it == ready_.end())
       return;
-    out_ = std::move(it->second);
+    if (auto written = edge::serialize_response(it->second, out_); !written.ok()) {
+      spdlog::error("{}: an answer could not be serialized: {}", method_, written.error_message());
+      broken_ = true;
+      ready_.erase(it);
+      return;
+    }
     ready_.erase(it);
     ++next_write_;
     writing_ = true;
@@ -299,8 +342,7 @@ private:
   std::shared_ptr<stream_core<self_type>> core_;
   clock::time_point start_;
   uint32_t max_ = 32;
-  Req in_;
-  Resp out_;
+  grpc::ByteBuffer in_, out_;
   bool reading_ = false, writing_ = false, reads_done_ = false, finished_ = false, broken_ = false;
   uint64_t next_seq_ = 0, next_write_ = 0;
   uint32_t outstanding_ = 0; // read but not yet written: bounds memory per stream
@@ -368,12 +410,18 @@ void embedder_service::stop_accepting() {
 }
 
 grpc::ServerUnaryReactor* embedder_service::Embed(grpc::CallbackServerContext* ctx,
-                                                  const ev1::EmbedRequest* req,
-                                                  ev1::EmbedResponse* resp) {
+                                                  const grpc::ByteBuffer* raw,
+                                                  grpc::ByteBuffer* out) {
   auto id = next_request_id();
+  ev1::EmbedRequest in;
+  auto owned = std::make_unique<ev1::EmbedResponse>();
+  auto* req = &in;
+  auto* resp = owned.get();
   bool counted = false;
-  auto st = admit(*this, counted);
-  auto* reactor = new unary_reactor(this, ctx, "Embed", id, counted);
+  auto st = parse_or_refuse("Embed", *raw, *req);
+  if (st.ok())
+    st = admit(*this, counted);
+  auto* reactor = new unary_reactor(this, ctx, "Embed", id, counted, out, std::move(owned));
   if (!st.ok()) {
     reactor->finish(st);
     return reactor;
@@ -393,7 +441,7 @@ grpc::ServerUnaryReactor* embedder_service::Embed(grpc::CallbackServerContext* c
   return reactor;
 }
 
-grpc::ServerBidiReactor<ev1::EmbedRequest, ev1::EmbedResponse>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 embedder_service::EmbedStream(grpc::CallbackServerContext* ctx) {
   auto deadline = deadline_ns(ctx);
   return new stream_reactor<ev1::EmbedRequest, ev1::EmbedResponse>(
@@ -419,12 +467,18 @@ embedder_service::EmbedStream(grpc::CallbackServerContext* ctx) {
 }
 
 grpc::ServerUnaryReactor* embedder_service::Rerank(grpc::CallbackServerContext* ctx,
-                                                   const ev1::RerankRequest* req,
-                                                   ev1::RerankResponse* resp) {
+                                                   const grpc::ByteBuffer* raw,
+                                                   grpc::ByteBuffer* out) {
   auto id = next_request_id();
+  ev1::RerankRequest in;
+  auto owned = std::make_unique<ev1::RerankResponse>();
+  auto* req = &in;
+  auto* resp = owned.get();
   bool counted = false;
-  auto st = actors()->reranker ? admit(*this, counted) : edge::to_status(rerank_turned_off());
-  auto* reactor = new unary_reactor(this, ctx, "Rerank", id, counted);
+  auto st = parse_or_refuse("Rerank", *raw, *req);
+  if (st.ok())
+    st = actors()->reranker ? admit(*this, counted) : edge::to_status(rerank_turned_off());
+  auto* reactor = new unary_reactor(this, ctx, "Rerank", id, counted, out, std::move(owned));
   if (!st.ok()) {
     reactor->finish(st);
     return reactor;
@@ -444,7 +498,7 @@ grpc::ServerUnaryReactor* embedder_service::Rerank(grpc::CallbackServerContext* 
   return reactor;
 }
 
-grpc::ServerBidiReactor<ev1::RerankRequest, ev1::RerankResponse>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 embedder_service::RerankStream(grpc::CallbackServerContext* ctx) {
   auto deadline = deadline_ns(ctx);
   return new stream_reactor<ev1::RerankRequest, ev1::RerankResponse>(
@@ -477,12 +531,18 @@ embedder_service::RerankStream(grpc::CallbackServerContext* ctx) {
 }
 
 grpc::ServerUnaryReactor* embedder_service::Tokenize(grpc::CallbackServerContext* ctx,
-                                                     const ev1::TokenizeRequest* req,
-                                                     ev1::TokenizeResponse* resp) {
+                                                     const grpc::ByteBuffer* raw,
+                                                     grpc::ByteBuffer* out) {
   auto id = next_request_id();
+  ev1::TokenizeRequest in;
+  auto owned = std::make_unique<ev1::TokenizeResponse>();
+  auto* req = &in;
+  auto* resp = owned.get();
   bool counted = false;
-  auto st = admit(*this, counted);
-  auto* reactor = new unary_reactor(this, ctx, "Tokenize", id, counted);
+  auto st = parse_or_refuse("Tokenize", *raw, *req);
+  if (st.ok())
+    st = admit(*this, counted);
+  auto* reactor = new unary_reactor(this, ctx, "Tokenize", id, counted, out, std::move(owned));
   if (!st.ok()) {
     reactor->finish(st);
     return reactor;

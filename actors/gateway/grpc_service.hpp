@@ -42,7 +42,18 @@ struct gateway_actors {
   http_metrics_actor metrics;
 };
 
-class embedder_service final : public embedding::v1::Embedder::CallbackService {
+namespace detail {
+namespace v1 = embedding::v1;
+// Every method that takes a client's request is registered raw (bytes in, bytes out) and parses
+// the request itself (edge/parse.hpp): a request that fails protobuf parsing gets
+// INVALID_ARGUMENT naming the field, in-band in a stream that goes on. Info takes nothing.
+using raw_embedder = v1::Embedder::WithRawCallbackMethod_Embed<
+    v1::Embedder::WithRawCallbackMethod_EmbedStream<v1::Embedder::WithRawCallbackMethod_Rerank<
+        v1::Embedder::WithRawCallbackMethod_RerankStream<v1::Embedder::WithRawCallbackMethod_Tokenize<
+            v1::Embedder::WithCallbackMethod_Info<v1::Embedder::Service>>>>>>;
+} // namespace detail
+
+class embedder_service final : public detail::raw_embedder {
 public:
   embedder_service(caf::actor_system& sys, gateway_service_config cfg);
 
@@ -53,19 +64,17 @@ public:
   void stop_actors();
   uint64_t in_flight() const { return in_flight_.load(); }
 
-  grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx,
-                                  const embedding::v1::EmbedRequest* req,
-                                  embedding::v1::EmbedResponse* resp) override;
-  grpc::ServerBidiReactor<embedding::v1::EmbedRequest, embedding::v1::EmbedResponse>*
+  grpc::ServerUnaryReactor* Embed(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req,
+                                  grpc::ByteBuffer* resp) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
   EmbedStream(grpc::CallbackServerContext* ctx) override;
-  grpc::ServerUnaryReactor* Rerank(grpc::CallbackServerContext* ctx,
-                                   const embedding::v1::RerankRequest* req,
-                                   embedding::v1::RerankResponse* resp) override;
-  grpc::ServerBidiReactor<embedding::v1::RerankRequest, embedding::v1::RerankResponse>*
+  grpc::ServerUnaryReactor* Rerank(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req,
+                                   grpc::ByteBuffer* resp) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
   RerankStream(grpc::CallbackServerContext* ctx) override;
   grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* ctx,
-                                     const embedding::v1::TokenizeRequest* req,
-                                     embedding::v1::TokenizeResponse* resp) override;
+                                     const grpc::ByteBuffer* req,
+                                     grpc::ByteBuffer* resp) override;
   grpc::ServerUnaryReactor* Info(grpc::CallbackServerContext* ctx,
                                  const embedding::v1::InfoRequest* req,
                                  embedding::v1::InfoResponse* resp) override;

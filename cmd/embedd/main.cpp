@@ -8,6 +8,7 @@
 #include "actors/gateway/grpc_service.hpp"
 #include "actors/gateway/reranker.hpp"
 #include "actors/gateway/supervisor.hpp"
+#include "edge/parse.hpp"
 #include "edge/tls.hpp"
 #include "logging/log.hpp"
 #include "messages/error.hpp"
@@ -93,6 +94,7 @@ int run(const options& o) {
     return 2;
   }
   log::init({"embedd", o.log_level, o.log_json, true});
+  edge::route_library_logs(); // libprotobuf's and gRPC's lines as ours (text or --log-json)
   auto fail = [](const caf::error& err) {
     spdlog::critical("{}", message_of(err));
     return 2;
@@ -203,6 +205,11 @@ int run(const options& o) {
                              static_cast<int>(o.max_streams_per_connection));
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(o.max_message_bytes) * 4);
+  // Compressed requests are refused (docs/api.md, "Compression"): gRPC 1.51 inflates a message
+  // whole before --max-message-bytes applies, so a few hundred KB of gzip could grow the gateway
+  // by hundreds of MB. Texts are small next to their embeddings; compression buys little here.
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_DEFLATE, false);
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, false);
   builder.RegisterService(&service);
   builder.RegisterService(&inspect_service);
   auto server = builder.BuildAndStart();

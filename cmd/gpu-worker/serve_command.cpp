@@ -5,6 +5,7 @@
 #include "actors/worker/batcher.hpp"
 #include "actors/worker/grpc_service.hpp"
 #include "actors/worker/model_holder.hpp"
+#include "edge/parse.hpp"
 #include "edge/tls.hpp"
 #include "gpu/model.hpp"
 #include "logging/log.hpp"
@@ -127,6 +128,7 @@ int run_serve(const serve_config& cfg) {
     return 2;
   }
   log::init({"gpu-worker", cfg.log_level, cfg.log_json, true});
+  edge::route_library_logs(); // libprotobuf's and gRPC's lines as ours (text or --log-json)
 
   if (!cfg.tls.enabled() && !edge::is_loopback(cfg.listen) && !cfg.allow_insecure_remote) {
     spdlog::critical("refusing to serve plaintext gRPC on the non-loopback address {}: give "

@@ -1,12 +1,15 @@
 // Careless and hostile clients against the real embedd + gpu-worker (issue 16): a client's own
 // deadlines never trip a breaker, a client's long deadline is honoured past --worker-timeout-ms,
-// and a request that can never fit a worker is refused as such, not as "retry later".
+// a request that can never fit a worker is refused as such, not as "retry later", rerank
+// truncation keeps room for every document, and a request that fails protobuf parsing is
+// INVALID_ARGUMENT naming the field (in-band in a stream that goes on).
 //
 // Work in progress is made with the worker's test control (EMBED_TEST_HOLD_FORWARD_FILE,
 // docs/architecture.md "Test controls"): while the file exists a forward waits before it starts,
 // so nothing here depends on how fast the machine is.
 #include "tests/integration/gateway_harness.hpp"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -227,4 +230,188 @@ TEST(hostile_clients, rerank_truncation_keeps_room_for_every_document) {
   std::sort(scores.begin(), scores.end());
   for (size_t i = 1; i < scores.size(); ++i)
     EXPECT_GT(scores[i] - scores[i - 1], 1e-4f) << resp.DebugString();
+}
+
+namespace {
+
+// A request a careless client sends: a text cut inside an emoji (a JavaScript client cutting a
+// string by UTF-16 units does this). The C++ client serializes it as it is (with a warning).
+const std::string cut_emoji = "cut emoji \xF0\x9F\x98"; // invalid UTF-8 from byte 10
+
+grpc::Status raw_unary(gateway_proc& g, const std::string& method, const std::string& bytes) {
+  grpc::GenericStub stub(g.channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer req(&slice, 1), resp;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &req, &resp,
+                 [&](grpc::Status st) { done.set_value(std::move(st)); });
+  return done.get_future().get();
+}
+
+} // namespace
+
+TEST(hostile_clients,
+     an_unparsable_request_is_invalid_argument_naming_the_field_and_a_stream_goes_on) {
+  worker_proc w;
+  gateway_proc g({w.address()}, {"--log-json"});
+  ASSERT_TRUE(w.wait_serving()) << w.proc->log();
+  ASSERT_TRUE(g.wait_serving()) << g.proc->log();
+
+  // Unary: INVALID_ARGUMENT naming the field, the index and the byte (it was UNIMPLEMENTED with
+  // an empty message).
+  {
+    grpc::ClientContext ctx;
+    ev1::EmbedResponse resp;
+    auto st = g.stub->Embed(&ctx, embed_request({"fine", cut_emoji}), &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+    EXPECT_NE(st.error_message().find("inputs[1]: invalid UTF-8 at byte 10"), std::string::npos)
+        << st.error_message();
+  }
+  {
+    auto req = embed_request({"fine"});
+    req.mutable_options()->set_instruction(cut_emoji);
+    grpc::ClientContext ctx;
+    ev1::EmbedResponse resp;
+    auto st = g.stub->Embed(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+    EXPECT_NE(st.error_message().find("options.instruction: invalid UTF-8 at byte 10"),
+              std::string::npos)
+        << st.error_message();
+  }
+  {
+    ev1::RerankRequest req;
+    req.set_query(cut_emoji);
+    req.add_documents("a document");
+    grpc::ClientContext ctx;
+    ev1::RerankResponse resp;
+    auto st = g.stub->Rerank(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+    EXPECT_NE(st.error_message().find("query: invalid UTF-8 at byte 10"), std::string::npos)
+        << st.error_message();
+  }
+  // Bytes that are no protobuf at all (field 1 claims more bytes than follow).
+  {
+    auto st = raw_unary(g, "/embedding.v1.Embedder/Embed", std::string("\x0a\xff\xff\x03xy", 6));
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+    EXPECT_NE(st.error_message().find("not a valid embedding.v1.EmbedRequest"), std::string::npos)
+        << st.error_message();
+  }
+
+  // A stream: the unparsable request is answered in-band, in order, and the stream goes on (it
+  // ended as if the client had half-closed, with OK, and the requests after it got no answer).
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 120s);
+    auto stream = g.stub->EmbedStream(&ctx);
+    ASSERT_TRUE(stream->Write(embed_request({"before"})));
+    ASSERT_TRUE(stream->Write(embed_request({cut_emoji})));
+    ASSERT_TRUE(stream->Write(embed_request({"after"})));
+    stream->WritesDone();
+    std::vector<ev1::EmbedResponse> answers;
+    for (ev1::EmbedResponse r; stream->Read(&r);)
+      answers.push_back(r);
+    auto st = stream->Finish();
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    ASSERT_EQ(answers.size(), 3u);
+    EXPECT_EQ(answers[0].sequence(), 0u);
+    EXPECT_FALSE(answers[0].has_error());
+    EXPECT_EQ(answers[0].embeddings_size(), 1);
+    EXPECT_EQ(answers[1].sequence(), 1u);
+    ASSERT_TRUE(answers[1].has_error());
+    EXPECT_EQ(answers[1].error().status(), "INVALID_ARGUMENT");
+    EXPECT_NE(answers[1].error().message().find("inputs[0]: invalid UTF-8 at byte 10"),
+              std::string::npos)
+        << answers[1].error().message();
+    EXPECT_EQ(answers[2].sequence(), 2u);
+    EXPECT_FALSE(answers[2].has_error()) << answers[2].error().message();
+    EXPECT_EQ(answers[2].embeddings_size(), 1);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 120s);
+    auto stream = g.stub->RerankStream(&ctx);
+    ev1::RerankRequest bad, good;
+    bad.set_query("q");
+    bad.add_documents(cut_emoji);
+    good.set_query("q");
+    good.add_documents("d");
+    ASSERT_TRUE(stream->Write(bad));
+    ASSERT_TRUE(stream->Write(good));
+    stream->WritesDone();
+    std::vector<ev1::RerankResponse> answers;
+    for (ev1::RerankResponse r; stream->Read(&r);)
+      answers.push_back(r);
+    EXPECT_TRUE(stream->Finish().ok());
+    ASSERT_EQ(answers.size(), 2u);
+    ASSERT_TRUE(answers[0].has_error());
+    EXPECT_NE(answers[0].error().message().find("documents[0]: invalid UTF-8 at byte 10"),
+              std::string::npos)
+        << answers[0].error().message();
+    EXPECT_FALSE(answers[1].has_error()) << answers[1].error().message();
+    EXPECT_EQ(answers[1].ranks_size(), 1);
+  }
+
+  // Counted: the unary refusals by code, the in-band ones as malformed stream messages.
+  std::string m;
+  EXPECT_TRUE(poll_until([&] {
+    m = g.metrics();
+    return metric_with(m, "embed_grpc_server_requests_total",
+                       "code=\"INVALID_ARGUMENT\",method=\"Embed\"") >= 3 &&
+           metric_with(m, "embed_grpc_server_requests_total",
+                       "code=\"INVALID_ARGUMENT\",method=\"Rerank\"") >= 1 &&
+           metric_with(m, "embed_grpc_server_stream_messages_total", "direction=\"malformed\"") >=
+               2;
+  })) << m;
+  // --log-json stays JSON: libprotobuf's own complaint is no raw line of its own.
+  std::istringstream lines(g.proc->log());
+  for (std::string line; std::getline(lines, line);) {
+    ASSERT_FALSE(line.empty());
+    EXPECT_EQ(line.front(), '{') << line;
+    EXPECT_EQ(line.back(), '}') << line;
+  }
+}
+
+namespace {
+
+/// Peak resident memory of a process (VmHWM), in KiB.
+long peak_rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
+
+} // namespace
+
+TEST(hostile_clients, a_compression_bomb_is_refused_before_it_is_inflated) {
+  // 64 MiB of one letter, gzip-compressed by the client to well under a MiB: gRPC 1.51 inflated
+  // it whole before --max-message-bytes (16 MiB) applied, growing the gateway by hundreds of MB.
+  worker_proc w;
+  gateway_proc g({w.address()});
+  ASSERT_TRUE(w.wait_serving()) << w.proc->log();
+  ASSERT_TRUE(g.wait_serving()) << g.proc->log();
+  const long before = peak_rss_kib(g.proc->pid());
+  ASSERT_GT(before, 0);
+  auto req = embed_request({std::string(64 << 20, 'a')});
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 120s);
+    ctx.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+    ev1::EmbedResponse resp;
+    auto st = g.stub->Embed(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED) << st.error_message();
+    EXPECT_NE(st.error_message().find("gzip"), std::string::npos) << st.error_message();
+    if (i == 0)
+      std::printf("a compressed request is answered %d: %s\n", st.error_code(),
+                  st.error_message().c_str());
+  }
+  const long after = peak_rss_kib(g.proc->pid());
+  std::printf("gateway peak RSS: %ld KiB before the bombs, %ld KiB after\n", before, after);
+  EXPECT_LT(after - before, 32 << 10) << "the gateway grew by " << (after - before) << " KiB";
+  // The gateway still serves an uncompressed request.
+  auto st = embed_with_deadline(g, embed_request({"after the bombs"}), 120s);
+  EXPECT_TRUE(st.ok()) << st.error_message();
 }

@@ -1,0 +1,25 @@
+#pragma once
+// Requests as bytes: the gateway registers its methods raw and parses each request itself, so
+// that one that fails protobuf parsing is a client error like any other. gRPC's generated
+// handlers answer such a unary call UNIMPLEMENTED with no message, and end a stream as if the
+// client had half-closed it (the requests after it get no answer).
+
+#include <google/protobuf/message.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/status.h>
+
+namespace embed::edge {
+
+/// Parses `bytes` into `out`. On failure INVALID_ARGUMENT, whose message names the field and the
+/// byte ("inputs[1]: invalid UTF-8 at byte 3; ...") or says that the bytes are no such message.
+grpc::Status parse_request(grpc::ByteBuffer& bytes, google::protobuf::Message& out);
+
+/// Serializes `msg` into `bytes` as gRPC's generated code does (no copy of large payloads).
+grpc::Status serialize_response(const google::protobuf::Message& msg, grpc::ByteBuffer& bytes);
+
+/// Routes libprotobuf's and gRPC's own log lines through the process's logger (text or
+/// --log-json) instead of raw lines on stderr. What libprotobuf says about a client's malformed
+/// request is logged at debug: the request's answer already says it.
+void route_library_logs();
+
+} // namespace embed::edge
