@@ -189,6 +189,9 @@ int run_serve(const serve_config& cfg) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(cfg.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(cfg.max_message_bytes));
+  // As the gateway: compressed requests are refused before anything is inflated (docs/api.md).
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_DEFLATE, false);
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, false);
   builder.RegisterService(&service);
   builder.RegisterService(&inspect_service);
   auto server = builder.BuildAndStart();
