@@ -5,12 +5,16 @@
 #include <prometheus/text_serializer.h>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -74,6 +78,51 @@ struct http_exposer::impl {
   std::once_flag stopped;
   uint16_t port = 0;
 
+  // The budget of connections is shared fairly: a connection over max_connections evicts the
+  // one that has waited longest in its current state (for a request, or for its answer to be
+  // read), instead of being refused. Idle, half-sent or unread connections, however many one
+  // client opens, cannot keep a scraper out: a scrape sends its request at once and reads its
+  // answer at once, so it is never the one waiting longest.
+  using evict_fn = std::function<void()>;
+  struct waiting {
+    std::chrono::steady_clock::time_point since;
+    evict_fn evict;
+  };
+  std::mutex waiting_mu;
+  std::map<uint64_t, waiting> sessions; // by session id
+  uint64_t next_session = 0;
+
+  uint64_t add_session(evict_fn evict) {
+    std::lock_guard<std::mutex> guard(waiting_mu);
+    auto id = next_session++;
+    sessions[id] = {std::chrono::steady_clock::now(), std::move(evict)};
+    return id;
+  }
+  void touch_session(uint64_t id) {
+    std::lock_guard<std::mutex> guard(waiting_mu);
+    if (auto i = sessions.find(id); i != sessions.end())
+      i->second.since = std::chrono::steady_clock::now();
+  }
+  void remove_session(uint64_t id) {
+    std::lock_guard<std::mutex> guard(waiting_mu);
+    sessions.erase(id);
+  }
+  void evict_longest_waiting() {
+    evict_fn evict;
+    {
+      std::lock_guard<std::mutex> guard(waiting_mu);
+      auto oldest = sessions.end();
+      for (auto i = sessions.begin(); i != sessions.end(); ++i)
+        if (oldest == sessions.end() || i->second.since < oldest->second.since)
+          oldest = i;
+      if (oldest == sessions.end())
+        return;
+      evict = std::move(oldest->second.evict);
+      sessions.erase(oldest); // evicted once; the session goes when its pending operation ends
+    }
+    evict();
+  }
+
   std::string scrape() const {
     std::vector<prometheus::MetricFamily> families;
     for (auto& c : collectables) {
@@ -97,9 +146,23 @@ public:
   session(tcp::socket socket, http_exposer::impl& owner)
       : stream_(std::move(socket)), owner_(owner) {}
 
-  ~session() { --owner_.connections; }
+  ~session() {
+    owner_.remove_session(id_);
+    --owner_.connections;
+  }
 
-  void start() { read(); }
+  void start() {
+    std::weak_ptr<session> weak = shared_from_this();
+    auto executor = stream_.get_executor();
+    id_ = owner_.add_session([weak, executor] {
+      // On the session's strand: its pending read or write ends with operation_aborted.
+      asio::post(executor, [weak] {
+        if (auto self = weak.lock())
+          self->close();
+      });
+    });
+    read();
+  }
 
 private:
   void read() {
@@ -107,6 +170,7 @@ private:
     parser_->header_limit(static_cast<uint32_t>(owner_.options.max_header_bytes));
     parser_->body_limit(4096); // GET carries no body; anything larger is not a scrape
     stream_.expires_after(owner_.options.idle_timeout);
+    owner_.touch_session(id_); // waiting for a request from now
     http::async_read(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
@@ -155,6 +219,7 @@ private:
     if (head)
       res->body().clear(); // Content-Length stays that of the GET answer
     stream_.expires_after(owner_.options.idle_timeout);
+    owner_.touch_session(id_); // waiting for the answer to be read from now
     auto self = shared_from_this();
     if (head) {
       auto sr = std::make_shared<http::response_serializer<http::string_body>>(*res);
@@ -186,6 +251,7 @@ private:
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http_exposer::impl& owner_;
+  uint64_t id_ = 0;
 };
 
 } // namespace
@@ -195,13 +261,11 @@ void http_exposer::impl::accept() {
     if (ec == asio::error::operation_aborted || !acceptor->is_open())
       return; // stopping
     if (!ec) {
-      if (++connections > options.max_connections) {
-        --connections; // over the cap: refuse rather than queue unbounded sockets
-        beast::error_code ignored;
-        socket.close(ignored);
-      } else {
-        std::make_shared<session>(std::move(socket), *this)->start();
-      }
+      // Over the cap: the connection waiting longest makes room (it closes as soon as its
+      // strand runs), so the sockets stay bounded by max_connections plus the evictions under way.
+      if (++connections > options.max_connections)
+        evict_longest_waiting();
+      std::make_shared<session>(std::move(socket), *this)->start();
     }
     accept();
   });

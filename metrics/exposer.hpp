@@ -18,7 +18,8 @@ namespace embed::metrics {
 
 struct exposer_options {
   size_t threads = 2;                    // concurrent scrapes served in parallel
-  size_t max_connections = 64;           // beyond this, new connections are closed
+  size_t max_connections = 64; // beyond this, the connection waiting longest (for a request, or
+                                // for its answer to be read) is closed to make room
   std::chrono::seconds idle_timeout{30}; // keep-alive connections idle this long close
   size_t max_header_bytes = 8 * 1024;    // requests are GETs: small headers, no body
   caf::error validate() const;

@@ -12,6 +12,11 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
@@ -414,4 +419,35 @@ TEST(hostile_clients, a_compression_bomb_is_refused_before_it_is_inflated) {
   // The gateway still serves an uncompressed request.
   auto st = embed_with_deadline(g, embed_request({"after the bombs"}), 120s);
   EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+TEST(hostile_clients, idle_and_half_sent_connections_do_not_keep_a_scraper_out_of_metrics) {
+  // 200 connections to /metrics that send half a request and then nothing (more than the
+  // exposer's 64 connections): every scrape was refused until they timed out.
+  worker_proc w;
+  gateway_proc g({w.address()});
+  ASSERT_TRUE(w.wait_serving()) << w.proc->log();
+  ASSERT_TRUE(g.wait_serving()) << g.proc->log();
+  std::vector<int> idle;
+  for (int i = 0; i < 200; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(g.metrics_port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string half = "GET /metrics HTTP/1.1\r\nHost: slow\r\n";
+    ASSERT_EQ(::send(fd, half.data(), half.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(half.size()));
+    idle.push_back(fd);
+  }
+  // Every scrape is answered while they stay open (each evicts the one waiting longest).
+  for (int i = 0; i < 5; ++i) {
+    auto body = http_get(g.metrics_port, "/metrics");
+    EXPECT_NE(body.find("embed_grpc_client_breaker_state"), std::string::npos)
+        << "scrape " << i << " got: " << body.substr(0, 200);
+  }
+  for (int fd : idle)
+    ::close(fd);
 }
