@@ -163,12 +163,15 @@ void ask(bridge_pool& bridges, const Handle& dest, std::function<void(caf::expec
 // ---------------------------------------------------------------------------------------
 
 // The part of a stream that outlives its reactor: answers arriving after the stream ended find
-// `alive == false` and are dropped.
+// `alive == false` and are dropped; so does the idle reaper (embedder_service).
 template <class Reactor>
-struct stream_core {
-  std::recursive_mutex mu;
+struct stream_core : stream_core_base {
   Reactor* reactor = nullptr;
-  bool alive = true;
+  void reap_if_idle(std::chrono::steady_clock::time_point now,
+                    std::chrono::milliseconds timeout) override {
+    if (alive)
+      reactor->reap_if_idle(now, timeout);
+  }
 };
 
 template <class Req, class Resp>
@@ -184,17 +187,16 @@ public:
         start_(clock::now()) {
     core_->reactor = this;
     max_ = svc_->config().max_in_flight_per_stream;
+    last_activity_ = clock::now();
     std::lock_guard<std::recursive_mutex> guard(core_->mu);
-    if (++svc_->streams > svc_->config().max_streams) {
-      finished_ = true;
-      this->Finish({grpc::StatusCode::RESOURCE_EXHAUSTED,
-                    "too many streams: limit " + std::to_string(svc_->config().max_streams) +
-                        " (--max-streams)"});
+    // Slots: --max-streams in all, --max-streams-per-connection for one client connection.
+    stream_id_ = svc_->open_stream(ctx->peer(), core_);
+    if (auto st = svc_->stream_admission(stream_id_); !st.ok()) {
+      finish_with(st);
       return;
     }
     if (bool counted; !refuse(*svc_, counted).ok()) {
-      finished_ = true;
-      this->Finish(refuse(*svc_, counted));
+      finish_with(refuse(*svc_, counted));
       return;
     }
     maybe_read();
@@ -213,6 +215,7 @@ public:
       }
       seq = next_seq_++;
       ++outstanding_;
+      last_activity_ = clock::now();
       svc_->count_in(+1);
       request_id = svc_->next_request_id();
       request_ids_[seq] = request_id;
@@ -249,6 +252,7 @@ public:
     std::lock_guard<std::recursive_mutex> guard(core_->mu);
     writing_ = false;
     --outstanding_;
+    last_activity_ = clock::now();
     if (!ok)
       broken_ = true; // the client is gone; OnCancel follows
     pump();
@@ -271,15 +275,25 @@ public:
       std::lock_guard<std::recursive_mutex> guard(core_->mu);
       core_->alive = false;
       svc_->count_in(-static_cast<int64_t>(request_ids_.size()));
-      --svc_->streams;
+      svc_->close_stream(stream_id_);
     }
     // A stream gRPC ended because its deadline passed counts as DEADLINE_EXCEEDED, not CANCELLED.
-    auto code = !broken_ ? grpc::StatusCode::OK
-                : deadline_passed(deadline_)
-                    ? grpc::StatusCode::DEADLINE_EXCEEDED
-                    : grpc::StatusCode::CANCELLED;
+    auto code = final_ != grpc::StatusCode::OK ? final_
+                : !broken_                     ? grpc::StatusCode::OK
+                : deadline_passed(deadline_)   ? grpc::StatusCode::DEADLINE_EXCEEDED
+                                               : grpc::StatusCode::CANCELLED;
     send_metric(svc_->api_metrics(), method_, code, start_);
     delete this;
+  }
+
+  // Ends a stream that carries no request and has received nothing for `timeout` (the reaper's
+  // thread, core mutex held).
+  void reap_if_idle(clock::time_point now, std::chrono::milliseconds timeout) {
+    if (finished_ || broken_ || outstanding_ > 0 || writing_ || now - last_activity_ < timeout)
+      return;
+    finish_with({grpc::StatusCode::UNAVAILABLE,
+                 "stream idle: no request for " + std::to_string(timeout.count()) +
+                     " ms (--stream-idle-timeout-ms); open a new stream when there is work"});
   }
 
   // An answer for request `seq` (on a CAF thread, core mutex held).
@@ -322,6 +336,12 @@ private:
     this->StartWrite(&out_);
   }
 
+  void finish_with(const grpc::Status& st) {
+    finished_ = true;
+    final_ = st.error_code();
+    this->Finish(st);
+  }
+
   void maybe_finish() {
     if (finished_ || reading_ || writing_)
       return;
@@ -346,6 +366,9 @@ private:
   bool reading_ = false, writing_ = false, reads_done_ = false, finished_ = false, broken_ = false;
   uint64_t next_seq_ = 0, next_write_ = 0;
   uint32_t outstanding_ = 0; // read but not yet written: bounds memory per stream
+  uint64_t stream_id_ = 0;
+  clock::time_point last_activity_;               // the last request read or answer written
+  grpc::StatusCode final_ = grpc::StatusCode::OK; // what the service ended the stream with
   std::map<uint64_t, Resp> ready_;
   std::map<uint64_t, uint64_t> request_ids_; // seq -> request id, while being worked on
 };
@@ -369,16 +392,97 @@ rerank_request to_request(const ev1::RerankRequest& in, uint64_t id, int64_t dea
 } // namespace
 
 caf::error gateway_service_config::validate() const {
-  if (max_in_flight == 0 || max_in_flight_per_stream == 0 || max_streams == 0)
-    return make_error(ec::invalid_argument,
-                      "--max-in-flight, --max-in-flight-per-stream and --max-streams must be > 0");
+  if (max_in_flight == 0 || max_in_flight_per_stream == 0 || max_streams == 0 ||
+      max_streams_per_connection == 0)
+    return make_error(ec::invalid_argument, "--max-in-flight, --max-in-flight-per-stream, "
+                                            "--max-streams and --max-streams-per-connection must "
+                                            "be > 0");
+  if (stream_idle_timeout.count() < 0)
+    return make_error(ec::invalid_argument, "--stream-idle-timeout-ms must be >= 0 (0: off)");
   return limits.validate();
 }
 
 embedder_service::embedder_service(caf::actor_system& sys, gateway_service_config cfg)
     : sys_(sys), cfg_(std::move(cfg)),
       bridges_(std::make_unique<bridge_pool>(
-          sys, cfg_.bridges != 0 ? cfg_.bridges : std::max(1u, std::thread::hardware_concurrency()))) {}
+          sys,
+          cfg_.bridges != 0 ? cfg_.bridges : std::max(1u, std::thread::hardware_concurrency()))) {}
+
+embedder_service::~embedder_service() {
+  {
+    std::lock_guard<std::mutex> guard(streams_mu_);
+    stopping_ = true;
+  }
+  reaper_cv_.notify_all();
+  if (reaper_.joinable())
+    reaper_.join();
+}
+
+uint64_t embedder_service::open_stream(const std::string& peer,
+                                       std::weak_ptr<stream_core_base> core) {
+  std::lock_guard<std::mutex> guard(streams_mu_);
+  auto id = next_stream_++;
+  open_streams_[id] = {peer, std::move(core), false};
+  return id;
+}
+
+grpc::Status embedder_service::stream_admission(uint64_t id) {
+  std::lock_guard<std::mutex> guard(streams_mu_);
+  auto& e = open_streams_.at(id);
+  if (admitted_ >= cfg_.max_streams)
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+            "too many streams: limit " + std::to_string(cfg_.max_streams) + " (--max-streams)"};
+  auto& mine = per_connection_[e.peer];
+  if (mine >= cfg_.max_streams_per_connection) {
+    if (mine == 0)
+      per_connection_.erase(e.peer);
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+            "too many streams on this connection: limit " +
+                std::to_string(cfg_.max_streams_per_connection) +
+                " (--max-streams-per-connection); send more requests on the streams already "
+                "open, or open another connection"};
+  }
+  ++mine;
+  ++admitted_;
+  e.admitted = true;
+  if (!reaper_.joinable() && cfg_.stream_idle_timeout.count() > 0)
+    reaper_ = std::thread([this] { reap_idle_streams(); });
+  return grpc::Status::OK;
+}
+
+void embedder_service::close_stream(uint64_t id) {
+  std::lock_guard<std::mutex> guard(streams_mu_);
+  auto i = open_streams_.find(id);
+  if (i == open_streams_.end())
+    return;
+  if (i->second.admitted) {
+    --admitted_;
+    if (--per_connection_[i->second.peer] == 0)
+      per_connection_.erase(i->second.peer);
+  }
+  open_streams_.erase(i);
+}
+
+void embedder_service::reap_idle_streams() {
+  const auto timeout = cfg_.stream_idle_timeout;
+  // Checked often enough that a stream ends within a quarter of the timeout (at most 1 s) of it.
+  const auto every = std::min<std::chrono::milliseconds>(timeout / 4, std::chrono::seconds(1));
+  std::unique_lock<std::mutex> guard(streams_mu_);
+  while (!reaper_cv_.wait_for(guard, every, [this] { return stopping_; })) {
+    std::vector<std::shared_ptr<stream_core_base>> cores;
+    for (auto& [id, e] : open_streams_)
+      if (auto c = e.core.lock())
+        cores.push_back(std::move(c));
+    guard.unlock();
+    auto now = std::chrono::steady_clock::now();
+    for (auto& c : cores) {
+      std::lock_guard<std::recursive_mutex> stream_guard(c->mu);
+      c->reap_if_idle(now, timeout);
+    }
+    cores.clear();
+    guard.lock();
+  }
+}
 
 void embedder_service::set_actors(gateway_actors actors) {
   std::lock_guard<std::mutex> guard(mu_);
@@ -599,8 +703,8 @@ grpc::ServerUnaryReactor* embedder_service::Info(grpc::CallbackServerContext* ct
           }
         ask<supervisor_actor, worker_info>(
             *bridges_, sup,
-            [reactor, resp, rerank = static_cast<bool>(actors()->reranker)](
-                caf::expected<worker_info> info) {
+            [reactor, resp,
+             rerank = static_cast<bool>(actors()->reranker)](caf::expected<worker_info> info) {
               if (info) {
                 auto* m = resp->add_models();
                 m->set_id(info->model_id);

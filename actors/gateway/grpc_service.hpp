@@ -16,6 +16,11 @@
 #include <caf/actor_system.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <thread>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -26,11 +31,22 @@ struct gateway_service_config {
   uint32_t max_in_flight = 1024;          // admission: unary calls past this get RESOURCE_EXHAUSTED
   uint32_t max_in_flight_per_stream = 32; // requests of one stream being worked on at once
   uint32_t max_streams = 1024;            // concurrent streams; past it new streams are refused
-  request_limits limits;                  // reported by Info
-  uint32_t max_message_bytes = 16 << 20;  // reported by Info
+  uint32_t max_streams_per_connection = 100;             // of them on one client connection
+  std::chrono::milliseconds stream_idle_timeout{120000}; // a stream with no request this long ends
+  request_limits limits;                                 // reported by Info
+  uint32_t max_message_bytes = 16 << 20;                 // reported by Info
   std::string version;
   uint32_t bridges = 0; // bridge actors between gRPC threads and the pipeline (0: one per core)
   caf::error validate() const;
+};
+
+/// What the idle-stream reaper sees of a stream: alive until its reactor is gone.
+struct stream_core_base {
+  std::recursive_mutex mu;
+  bool alive = true;
+  virtual void reap_if_idle(std::chrono::steady_clock::time_point now,
+                            std::chrono::milliseconds timeout) = 0; // called with mu held
+  virtual ~stream_core_base() = default;
 };
 
 /// What the service talks to, available once the actors run.
@@ -47,15 +63,17 @@ namespace v1 = embedding::v1;
 // Every method that takes a client's request is registered raw (bytes in, bytes out) and parses
 // the request itself (edge/parse.hpp): a request that fails protobuf parsing gets
 // INVALID_ARGUMENT naming the field, in-band in a stream that goes on. Info takes nothing.
-using raw_embedder = v1::Embedder::WithRawCallbackMethod_Embed<
-    v1::Embedder::WithRawCallbackMethod_EmbedStream<v1::Embedder::WithRawCallbackMethod_Rerank<
-        v1::Embedder::WithRawCallbackMethod_RerankStream<v1::Embedder::WithRawCallbackMethod_Tokenize<
-            v1::Embedder::WithCallbackMethod_Info<v1::Embedder::Service>>>>>>;
+using raw_embedder =
+    v1::Embedder::WithRawCallbackMethod_Embed<v1::Embedder::WithRawCallbackMethod_EmbedStream<
+        v1::Embedder::WithRawCallbackMethod_Rerank<v1::Embedder::WithRawCallbackMethod_RerankStream<
+            v1::Embedder::WithRawCallbackMethod_Tokenize<
+                v1::Embedder::WithCallbackMethod_Info<v1::Embedder::Service>>>>>>;
 } // namespace detail
 
 class embedder_service final : public detail::raw_embedder {
 public:
   embedder_service(caf::actor_system& sys, gateway_service_config cfg);
+  ~embedder_service() override;
 
   void set_actors(gateway_actors actors);
   void stop_accepting();
@@ -72,8 +90,7 @@ public:
                                    grpc::ByteBuffer* resp) override;
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
   RerankStream(grpc::CallbackServerContext* ctx) override;
-  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* ctx,
-                                     const grpc::ByteBuffer* req,
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* ctx, const grpc::ByteBuffer* req,
                                      grpc::ByteBuffer* resp) override;
   grpc::ServerUnaryReactor* Info(grpc::CallbackServerContext* ctx,
                                  const embedding::v1::InfoRequest* req,
@@ -88,7 +105,11 @@ public:
   uint64_t next_request_id() { return next_request_id_++; }
   void count_in(int64_t delta) { in_flight_ += delta; }
   bool accepting() const { return accepting_.load(); }
-  std::atomic<uint32_t> streams{0};
+  /// Stream slots: registers a stream of the connection `peer`; `stream_admission` says whether
+  /// it may go on (RESOURCE_EXHAUSTED naming the limit if not); `close_stream` frees the slot.
+  uint64_t open_stream(const std::string& peer, std::weak_ptr<stream_core_base> core);
+  grpc::Status stream_admission(uint64_t id);
+  void close_stream(uint64_t id);
   /// Requests answered and how many of them failed (the header of `embedctl top`).
   std::shared_ptr<request_counters> counters = std::make_shared<request_counters>();
   void count_answer(bool ok) {
@@ -110,6 +131,21 @@ private:
   std::atomic<bool> accepting_{true};
   std::atomic<uint64_t> next_request_id_{1};
   std::atomic<int64_t> in_flight_{0};
+
+  struct open_stream_entry {
+    std::string peer;
+    std::weak_ptr<stream_core_base> core;
+    bool admitted = false;
+  };
+  std::mutex streams_mu_;
+  std::condition_variable reaper_cv_;
+  bool stopping_ = false;
+  uint64_t next_stream_ = 1;
+  uint32_t admitted_ = 0;
+  std::map<uint64_t, open_stream_entry> open_streams_;
+  std::map<std::string, uint32_t> per_connection_;
+  std::thread reaper_; // ends streams idle past --stream-idle-timeout-ms
+  void reap_idle_streams();
 };
 
 } // namespace embed

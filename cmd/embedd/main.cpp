@@ -49,7 +49,8 @@ struct options {
   uint32_t max_in_flight = 1024;
   uint32_t max_in_flight_per_stream = 32;
   uint32_t max_streams = 1024;
-  uint32_t max_streams_per_connection = 1024;
+  uint32_t max_streams_per_connection = 100;
+  uint32_t stream_idle_timeout_ms = 120000;
   uint32_t max_inputs = 256;
   uint32_t max_chars = 32768;
   uint32_t max_tokens = 8192;
@@ -132,6 +133,8 @@ int run(const options& o) {
   scfg.max_in_flight = o.max_in_flight;
   scfg.max_in_flight_per_stream = o.max_in_flight_per_stream;
   scfg.max_streams = o.max_streams;
+  scfg.max_streams_per_connection = o.max_streams_per_connection;
+  scfg.stream_idle_timeout = std::chrono::milliseconds(o.stream_idle_timeout_ms);
   scfg.limits = limits;
   scfg.version = "0.1.0";
   scfg.max_message_bytes = o.max_message_bytes;
@@ -200,9 +203,13 @@ int run(const options& o) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(o.listen, *server_creds, &port);
-  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: calls past it wait in the client's queue.
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
-                             static_cast<int>(o.max_streams_per_connection));
+  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: calls past it wait in the client's queue. Room for
+  // every unary call admitted (--max-in-flight) and this connection's streams, so that a stream
+  // past --max-streams-per-connection is refused with a status that says so, not left waiting.
+  builder.AddChannelArgument(
+      GRPC_ARG_MAX_CONCURRENT_STREAMS,
+      static_cast<int>(std::min<uint64_t>(uint64_t{o.max_in_flight} + o.max_streams_per_connection,
+                                          uint64_t{1} << 30)));
   builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(o.max_message_bytes) * 4);
   // Compressed requests are refused (docs/api.md, "Compression"): gRPC 1.51 inflates a message
@@ -357,9 +364,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-streams", o.max_streams, "concurrent streams")->capture_default_str();
   app.add_option("--max-streams-per-connection", o.max_streams_per_connection,
-                 "concurrent HTTP/2 streams (calls) one client connection may open; more wait "
-                 "at the client")
+                 "EmbedStream/RerankStream calls one client connection may hold open; one more "
+                 "gets RESOURCE_EXHAUSTED")
       ->check(CLI::Range(1u, 1u << 30))
+      ->capture_default_str();
+  app.add_option("--stream-idle-timeout-ms", o.stream_idle_timeout_ms,
+                 "a stream with no request in flight that receives nothing this long ends with "
+                 "UNAVAILABLE (0: never)")
       ->capture_default_str();
   app.add_option("--max-inputs", o.max_inputs, "inputs per Embed request")->capture_default_str();
   app.add_option("--max-chars", o.max_chars, "characters per input")->capture_default_str();

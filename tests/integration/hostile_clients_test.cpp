@@ -451,3 +451,92 @@ TEST(hostile_clients, idle_and_half_sent_connections_do_not_keep_a_scraper_out_o
   for (int fd : idle)
     ::close(fd);
 }
+
+TEST(hostile_clients, one_connection_cannot_take_every_stream_slot_and_idle_streams_end) {
+  // One connection holding idle streams took every --max-streams slot (1,024, no deadline) until
+  // it went away. Now: at most --max-streams-per-connection on one connection, and a stream that
+  // carries no request ends after --stream-idle-timeout-ms.
+  worker_proc w;
+  gateway_proc g({w.address()},
+                 {"--max-streams-per-connection", "3", "--stream-idle-timeout-ms", "1000"});
+  ASSERT_TRUE(w.wait_serving()) << w.proc->log();
+  ASSERT_TRUE(g.wait_serving()) << g.proc->log();
+  auto connection = [&] {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1); // a connection of its own
+    return ev1::Embedder::NewStub(
+        grpc::CreateCustomChannel(g.address(), grpc::InsecureChannelCredentials(), args));
+  };
+  auto hog = connection();
+  struct open_stream {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReaderWriter<ev1::EmbedRequest, ev1::EmbedResponse>> s;
+  };
+  std::vector<std::unique_ptr<open_stream>> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(std::make_unique<open_stream>());
+    idle.back()->ctx.set_deadline(std::chrono::system_clock::now() + 120s);
+    idle.back()->s = hog->EmbedStream(&idle.back()->ctx);
+  }
+  // The streams are open once the gateway answers a request on each.
+  for (auto& o : idle) {
+    ASSERT_TRUE(o->s->Write(embed_request({"hello"})));
+    ev1::EmbedResponse r;
+    ASSERT_TRUE(o->s->Read(&r));
+    EXPECT_FALSE(r.has_error()) << r.error().message();
+  }
+  // A fourth on the same connection: refused, naming the limit.
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 120s);
+    auto s = hog->EmbedStream(&ctx);
+    ev1::EmbedResponse r;
+    EXPECT_FALSE(s->Read(&r));
+    auto st = s->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+    EXPECT_NE(st.error_message().find("--max-streams-per-connection"), std::string::npos)
+        << st.error_message();
+  }
+  // Another client's connection still gets a stream and its answers.
+  {
+    auto other = connection();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 120s);
+    auto s = other->EmbedStream(&ctx);
+    ASSERT_TRUE(s->Write(embed_request({"another client"})));
+    ev1::EmbedResponse r;
+    ASSERT_TRUE(s->Read(&r));
+    EXPECT_FALSE(r.has_error()) << r.error().message();
+    s->WritesDone();
+    EXPECT_TRUE(s->Finish().ok());
+  }
+  // The hog's streams, idle since their answer, end with a status that says why.
+  for (auto& o : idle) {
+    ev1::EmbedResponse r;
+    EXPECT_FALSE(o->s->Read(&r)); // returns when the gateway ends the stream
+    auto st = o->s->Finish();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+    EXPECT_NE(st.error_message().find("--stream-idle-timeout-ms"), std::string::npos)
+        << st.error_message();
+  }
+  // Their slots are free again, and the refusals are counted by their code.
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 120s);
+    auto s = hog->EmbedStream(&ctx);
+    ASSERT_TRUE(s->Write(embed_request({"again"})));
+    ev1::EmbedResponse r;
+    ASSERT_TRUE(s->Read(&r));
+    EXPECT_FALSE(r.has_error()) << r.error().message();
+    s->WritesDone();
+    EXPECT_TRUE(s->Finish().ok());
+  }
+  std::string m;
+  EXPECT_TRUE(poll_until([&] {
+    m = g.metrics();
+    return metric_with(m, "embed_grpc_server_requests_total",
+                       "code=\"RESOURCE_EXHAUSTED\",method=\"EmbedStream\"") == 1 &&
+           metric_with(m, "embed_grpc_server_requests_total",
+                       "code=\"UNAVAILABLE\",method=\"EmbedStream\"") >= 3;
+  })) << m;
+}
