@@ -86,7 +86,8 @@ TEST(hostile_clients, a_client_s_own_short_deadlines_never_open_a_worker_s_break
   ASSERT_TRUE(g.wait_serving()) << g.proc->log();
   ASSERT_TRUE(poll_until([&] { return breaker_of(g, hw.w->address()) == "closed"; }))
       << g.proc->log();
-  // Impatient calls (deadlines of 2 to 20 ms), held in the worker so that none can succeed,
+  // Impatient calls (deadlines of 2 to 200 ms: on a loaded machine the shortest expire before
+  // they are dispatched), held in the worker so that none can succeed,
   // until more than --breaker-failures of them expired on the gateway's call to the worker
   // (the others expire at the edge first and are cancelled down to the worker; neither counts).
   const auto log_before = g.proc->log().size(); // breakers open while a worker loads: not these
@@ -101,7 +102,7 @@ TEST(hostile_clients, a_client_s_own_short_deadlines_never_open_a_worker_s_break
       [&] {
         for (int i = 0; i < 20; ++i, ++sent) {
           auto st = embed_with_deadline(g, embed_request({"impatient " + std::to_string(sent)}),
-                                        std::chrono::milliseconds(2 + sent % 19));
+                                        std::chrono::milliseconds(2 + (sent * 37) % 199));
           EXPECT_EQ(st.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << st.error_message();
         }
         return expired_at_worker() >= 3.0;
@@ -456,10 +457,10 @@ TEST(hostile_clients, one_connection_cannot_take_every_stream_slot_and_idle_stre
   // One connection holding idle streams took every --max-streams slot (1,024, no deadline) until
   // it went away. Now: at most --max-streams-per-connection on one connection, and a stream that
   // carries no request ends after --stream-idle-timeout-ms.
-  worker_proc w;
-  gateway_proc g({w.address()},
+  held_worker hw;
+  gateway_proc g({hw.w->address()},
                  {"--max-streams-per-connection", "3", "--stream-idle-timeout-ms", "1000"});
-  ASSERT_TRUE(w.wait_serving()) << w.proc->log();
+  ASSERT_TRUE(hw.w->wait_serving()) << hw.w->proc->log();
   ASSERT_TRUE(g.wait_serving()) << g.proc->log();
   auto connection = [&] {
     grpc::ChannelArguments args;
@@ -472,19 +473,21 @@ TEST(hostile_clients, one_connection_cannot_take_every_stream_slot_and_idle_stre
     grpc::ClientContext ctx;
     std::unique_ptr<grpc::ClientReaderWriter<ev1::EmbedRequest, ev1::EmbedResponse>> s;
   };
+  // Three streams, each with a request held in the worker (so none is idle, however slow the
+  // machine): the gateway has admitted them once it has received their requests.
+  hw.hold_forwards();
   std::vector<std::unique_ptr<open_stream>> idle;
   for (int i = 0; i < 3; ++i) {
     idle.push_back(std::make_unique<open_stream>());
     idle.back()->ctx.set_deadline(std::chrono::system_clock::now() + 120s);
     idle.back()->s = hog->EmbedStream(&idle.back()->ctx);
+    ASSERT_TRUE(idle.back()->s->Write(embed_request({"hello " + std::to_string(i)})));
   }
-  // The streams are open once the gateway answers a request on each.
-  for (auto& o : idle) {
-    ASSERT_TRUE(o->s->Write(embed_request({"hello"})));
-    ev1::EmbedResponse r;
-    ASSERT_TRUE(o->s->Read(&r));
-    EXPECT_FALSE(r.has_error()) << r.error().message();
-  }
+  std::string m;
+  ASSERT_TRUE(poll_until([&] {
+    m = g.metrics();
+    return metric_with(m, "embed_grpc_server_stream_messages_total", "direction=\"received\"") == 3;
+  })) << m;
   // A fourth on the same connection: refused, naming the limit.
   {
     grpc::ClientContext ctx;
@@ -504,15 +507,18 @@ TEST(hostile_clients, one_connection_cannot_take_every_stream_slot_and_idle_stre
     ctx.set_deadline(std::chrono::system_clock::now() + 120s);
     auto s = other->EmbedStream(&ctx);
     ASSERT_TRUE(s->Write(embed_request({"another client"})));
+    hw.release();
     ev1::EmbedResponse r;
     ASSERT_TRUE(s->Read(&r));
     EXPECT_FALSE(r.has_error()) << r.error().message();
     s->WritesDone();
     EXPECT_TRUE(s->Finish().ok());
   }
-  // The hog's streams, idle since their answer, end with a status that says why.
+  // The hog's streams get their answers, then, idle, end with a status that says why.
   for (auto& o : idle) {
     ev1::EmbedResponse r;
+    ASSERT_TRUE(o->s->Read(&r));
+    EXPECT_FALSE(r.has_error()) << r.error().message();
     EXPECT_FALSE(o->s->Read(&r)); // returns when the gateway ends the stream
     auto st = o->s->Finish();
     EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
@@ -531,7 +537,6 @@ TEST(hostile_clients, one_connection_cannot_take_every_stream_slot_and_idle_stre
     s->WritesDone();
     EXPECT_TRUE(s->Finish().ok());
   }
-  std::string m;
   EXPECT_TRUE(poll_until([&] {
     m = g.metrics();
     return metric_with(m, "embed_grpc_server_requests_total",
