@@ -26,6 +26,9 @@ end_stage() {
 }
 passed=0
 failed=0
+# What failed, repeated at the very end (a log shown by its tail still names it): ctest's list of
+# failed tests per stage, and the start of every sanitizer report.
+failures=$(mktemp)
 # Runs ctest, shows its output, and adds its counts to the totals.
 run_ctest() {
   local log
@@ -42,6 +45,7 @@ run_ctest() {
   elif [[ $rc != 0 ]]; then
     failed=$((failed + 1)) # ctest itself failed (no summary): count it
   fi
+  sed -n '/^The following tests FAILED:/,/^$/p' "$log" | sed "s|^|[$2] |" >>"$failures"
   rm -f "$log"
   return "$rc"
 }
@@ -99,6 +103,11 @@ if [[ ${EMBED_SKIP_SANITIZE:-0} != 1 ]]; then
   if compgen -G "$san_logs/*" >/dev/null; then
     echo "sanitizer reports:"
     for f in "$san_logs"/*; do echo "== $f"; head -60 "$f"; done
+    for f in "$san_logs"/*; do
+      echo "sanitizer report $f:"
+      grep -m1 -E '^(==[0-9]+==ERROR|SUMMARY)|runtime error' "$f" || head -3 "$f"
+      grep -m12 -E '^ +#[0-9]+ ' "$f" || true
+    done >>"$failures"
     status=1
     failed=$((failed + 1))
   else
@@ -121,6 +130,11 @@ for i in "${!stage_names[@]}"; do
     $((stage_secs[i] / 60)) $((stage_secs[i] % 60))
 done
 total=$(($(date +%s) - t_start))
+if [[ -s $failures ]]; then
+  echo "== what failed"
+  cat "$failures"
+fi
+rm -f "$failures"
 printf '%-40s %5d s  (%d min %02d s)\n' "total" "$total" $((total / 60)) $((total % 60))
 echo "tests: $passed passed, $failed failed"
 exit $status

@@ -275,7 +275,7 @@ public:
       std::lock_guard<std::recursive_mutex> guard(core_->mu);
       core_->alive = false;
       svc_->count_in(-static_cast<int64_t>(request_ids_.size()));
-      svc_->close_stream(stream_id_);
+      svc_->close_stream(stream_id_); // if gRPC ended it without a Finish of ours
     }
     // A stream gRPC ended because its deadline passed counts as DEADLINE_EXCEEDED, not CANCELLED.
     auto code = final_ != grpc::StatusCode::OK ? final_
@@ -336,22 +336,26 @@ private:
     this->StartWrite(&out_);
   }
 
-  void finish_with(const grpc::Status& st) {
+  // Frees the stream's slot before the status leaves: a client that has read the status can
+  // open another stream at once (OnDone runs later, after gRPC has sent it).
+  void end(const grpc::Status& st) {
     finished_ = true;
-    final_ = st.error_code();
+    svc_->close_stream(stream_id_);
     this->Finish(st);
+  }
+
+  void finish_with(const grpc::Status& st) {
+    final_ = st.error_code();
+    end(st);
   }
 
   void maybe_finish() {
     if (finished_ || reading_ || writing_)
       return;
-    if (broken_) {
-      finished_ = true;
-      this->Finish({grpc::StatusCode::CANCELLED, "the client went away"});
-    } else if (reads_done_ && next_write_ == next_seq_) {
-      finished_ = true;
-      this->Finish(grpc::Status::OK);
-    }
+    if (broken_)
+      end({grpc::StatusCode::CANCELLED, "the client went away"});
+    else if (reads_done_ && next_write_ == next_seq_)
+      end(grpc::Status::OK);
   }
 
   embedder_service* svc_;

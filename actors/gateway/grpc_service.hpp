@@ -106,7 +106,8 @@ public:
   void count_in(int64_t delta) { in_flight_ += delta; }
   bool accepting() const { return accepting_.load(); }
   /// Stream slots: registers a stream of the connection `peer`; `stream_admission` says whether
-  /// it may go on (RESOURCE_EXHAUSTED naming the limit if not); `close_stream` frees the slot.
+  /// it may go on (RESOURCE_EXHAUSTED naming the limit if not); `close_stream` frees the slot
+  /// (the first call; later ones do nothing).
   uint64_t open_stream(const std::string& peer, std::weak_ptr<stream_core_base> core);
   grpc::Status stream_admission(uint64_t id);
   void close_stream(uint64_t id);
