@@ -46,7 +46,7 @@ http_registry::http_registry(base_registry& base, const registry_options& option
     : server_method_(label_domain::closed("method", server_methods())),
       client_method_(label_domain::closed("method", client_methods())),
       code_(label_domain::closed("code", grpc_codes(), "UNKNOWN")),
-      direction_(label_domain::closed("direction", {"received", "sent", "malformed"})),
+      direction_(label_domain::closed("direction", {"received", "sent", "malformed", "too_large"})),
       endpoint_(label_domain::bounded("endpoint", options.max_endpoints)),
       state_(label_domain::closed("state", breaker_states())) {
   server_requests_ = base.counter("grpc_server_requests_total", "RPCs finished, by status code.",

@@ -140,10 +140,19 @@ ev1::RequestError to_request_error(const caf::error& err) {
   return to_request_error(edge::to_status(err));
 }
 
-// A request that failed protobuf parsing: answered, counted, and logged (at debug: the answer
-// says it; a flood of them must not flood the log).
+// A request larger than --max-message-bytes, or one that fails protobuf parsing: answered,
+// counted, and logged (at debug: the answer says it; a flood of them must not flood the log).
+// The size is checked here, not by gRPC: gRPC 1.51 reads a message whole before its own limit
+// applies anyway, and then drops the call before the service sees it (uncounted, and a stream
+// ends); checked here, it is answered like any other refusal and a stream goes on.
 grpc::Status parse_or_refuse(const char* method, const grpc::ByteBuffer& raw,
-                             google::protobuf::Message& out) {
+                             google::protobuf::Message& out, uint32_t max_bytes) {
+  if (raw.Length() > max_bytes) {
+    spdlog::debug("{}: refused a request of {} bytes", method, raw.Length());
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+            "request message of " + std::to_string(raw.Length()) + " bytes is larger than " +
+                std::to_string(max_bytes) + " (--max-message-bytes)"};
+  }
   grpc::ByteBuffer bytes(raw); // shares the slices
   auto st = edge::parse_request(bytes, out);
   if (!st.ok())
@@ -221,12 +230,14 @@ public:
       request_ids_[seq] = request_id;
       if (auto* m = svc_->api_metrics())
         m->stream(method_, "received");
-      auto parsed = parse_or_refuse(method_, in_, in);
+      auto parsed = parse_or_refuse(method_, in_, in, svc_->config().max_message_bytes);
       in_.Clear();
       if (!parsed.ok()) {
         // Answered in-band, in order, like any refused request; the stream goes on.
         if (auto* m = svc_->api_metrics())
-          m->stream(method_, "malformed");
+          m->stream(method_, parsed.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED
+                                 ? "too_large"
+                                 : "malformed");
         Resp resp;
         *resp.mutable_error() = to_request_error(parsed);
         on_result(seq, std::move(resp));
@@ -526,7 +537,7 @@ grpc::ServerUnaryReactor* embedder_service::Embed(grpc::CallbackServerContext* c
   auto* req = &in;
   auto* resp = owned.get();
   bool counted = false;
-  auto st = parse_or_refuse("Embed", *raw, *req);
+  auto st = parse_or_refuse("Embed", *raw, *req, cfg_.max_message_bytes);
   if (st.ok())
     st = admit(*this, counted);
   auto* reactor = new unary_reactor(this, ctx, "Embed", id, counted, out, std::move(owned));
@@ -583,7 +594,7 @@ grpc::ServerUnaryReactor* embedder_service::Rerank(grpc::CallbackServerContext* 
   auto* req = &in;
   auto* resp = owned.get();
   bool counted = false;
-  auto st = parse_or_refuse("Rerank", *raw, *req);
+  auto st = parse_or_refuse("Rerank", *raw, *req, cfg_.max_message_bytes);
   if (st.ok())
     st = actors()->reranker ? admit(*this, counted) : edge::to_status(rerank_turned_off());
   auto* reactor = new unary_reactor(this, ctx, "Rerank", id, counted, out, std::move(owned));
@@ -647,7 +658,7 @@ grpc::ServerUnaryReactor* embedder_service::Tokenize(grpc::CallbackServerContext
   auto* req = &in;
   auto* resp = owned.get();
   bool counted = false;
-  auto st = parse_or_refuse("Tokenize", *raw, *req);
+  auto st = parse_or_refuse("Tokenize", *raw, *req, cfg_.max_message_bytes);
   if (st.ok())
     st = admit(*this, counted);
   auto* reactor = new unary_reactor(this, ctx, "Tokenize", id, counted, out, std::move(owned));
@@ -724,6 +735,31 @@ grpc::ServerUnaryReactor* embedder_service::Info(grpc::CallbackServerContext* ct
       },
       atom::status_v);
   return reactor;
+}
+
+// -- unknown methods
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+class unknown_method_reactor final : public grpc::ServerGenericBidiReactor {
+public:
+  unknown_method_reactor(const std::string& method, metrics::api_batcher* m) {
+    send_metric(m, "other", grpc::StatusCode::UNIMPLEMENTED, clock::now());
+    Finish({grpc::StatusCode::UNIMPLEMENTED,
+            "unknown method \"" + method.substr(0, 200) +
+                "\": this gateway serves embedding.v1.Embedder (Embed, EmbedStream, Rerank, "
+                "RerankStream, Tokenize, Info), inspect.v1.Inspector, grpc.health.v1.Health and "
+                "server reflection (grpc.reflection.v1alpha, grpc.reflection.v1)"});
+  }
+  void OnDone() override { delete this; }
+};
+
+} // namespace
+
+grpc::ServerGenericBidiReactor*
+unknown_method_service::CreateReactor(grpc::GenericCallbackServerContext* ctx) {
+  return new unknown_method_reactor(ctx->method(), svc_.api_metrics());
 }
 
 } // namespace embed

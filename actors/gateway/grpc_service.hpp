@@ -13,6 +13,8 @@
 
 #include "embedding/v1/embedding.grpc.pb.h"
 
+#include <grpcpp/generic/async_generic_service.h>
+
 #include <caf/actor_system.hpp>
 
 #include <atomic>
@@ -147,6 +149,18 @@ private:
   std::map<std::string, uint32_t> per_connection_;
   std::thread reaper_; // ends streams idle past --stream-idle-timeout-ms
   void reap_idle_streams();
+};
+
+/// Every call to a method the gateway does not serve (gRPC's own answer is UNIMPLEMENTED with no
+/// message, uncounted): UNIMPLEMENTED naming the method and what is served, counted under
+/// method="other" (a client's method names never become label values).
+class unknown_method_service final : public grpc::CallbackGenericService {
+public:
+  explicit unknown_method_service(embedder_service& svc) : svc_(svc) {}
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* ctx) override;
+
+private:
+  embedder_service& svc_;
 };
 
 } // namespace embed

@@ -9,6 +9,7 @@
 #include "actors/gateway/reranker.hpp"
 #include "actors/gateway/supervisor.hpp"
 #include "edge/parse.hpp"
+#include "edge/reflection_v1.hpp"
 #include "edge/tls.hpp"
 #include "logging/log.hpp"
 #include "messages/error.hpp"
@@ -210,7 +211,10 @@ int run(const options& o) {
       GRPC_ARG_MAX_CONCURRENT_STREAMS,
       static_cast<int>(std::min<uint64_t>(uint64_t{o.max_in_flight} + o.max_streams_per_connection,
                                           uint64_t{1} << 30)));
-  builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_message_bytes));
+  // --max-message-bytes is checked by the service (grpc_service.cpp, parse_or_refuse), so that a
+  // refusal is counted, names the option and leaves a stream open; gRPC's own limit would drop
+  // the call before the service sees it, after reading the message whole all the same.
+  builder.SetMaxReceiveMessageSize(-1);
   builder.SetMaxSendMessageSize(static_cast<int>(o.max_message_bytes) * 4);
   // Compressed requests are refused (docs/api.md, "Compression"): gRPC 1.51 inflates a message
   // whole before --max-message-bytes applies, so a few hundred KB of gzip could grow the gateway
@@ -219,6 +223,14 @@ int run(const options& o) {
   builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, false);
   builder.RegisterService(&service);
   builder.RegisterService(&inspect_service);
+  // Reflection under both names: gRPC's plugin (v1alpha) and ours (v1, edge/reflection_v1.hpp).
+  edge::reflection_v1_service reflection_v1{
+      {embedding::v1::Embedder::service_full_name(), inspect::v1::Inspector::service_full_name(),
+       "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
+       grpc::reflection::v1::ServerReflection::service_full_name()}};
+  builder.RegisterService(&reflection_v1);
+  unknown_method_service unknown_methods{service};
+  builder.RegisterCallbackGenericService(&unknown_methods);
   auto server = builder.BuildAndStart();
   if (!server || port == 0) {
     spdlog::critical("cannot listen on {} (address in use or invalid)", o.listen);

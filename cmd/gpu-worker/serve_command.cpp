@@ -6,6 +6,7 @@
 #include "actors/worker/grpc_service.hpp"
 #include "actors/worker/model_holder.hpp"
 #include "edge/parse.hpp"
+#include "edge/reflection_v1.hpp"
 #include "edge/tls.hpp"
 #include "gpu/model.hpp"
 #include "logging/log.hpp"
@@ -194,6 +195,12 @@ int run_serve(const serve_config& cfg) {
   builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, false);
   builder.RegisterService(&service);
   builder.RegisterService(&inspect_service);
+  // Reflection under both names: gRPC's plugin (v1alpha) and ours (v1, edge/reflection_v1.hpp).
+  edge::reflection_v1_service reflection_v1{
+      {worker::v1::GpuWorker::service_full_name(), inspect::v1::Inspector::service_full_name(),
+       "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
+       grpc::reflection::v1::ServerReflection::service_full_name()}};
+  builder.RegisterService(&reflection_v1);
   auto server = builder.BuildAndStart();
   if (!server || port == 0) {
     spdlog::critical("cannot listen on {} (address in use or invalid)", cfg.listen);

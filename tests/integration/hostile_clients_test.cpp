@@ -9,6 +9,10 @@
 // so nothing here depends on how fast the machine is.
 #include "tests/integration/gateway_harness.hpp"
 
+#include "grpc/reflection/v1/reflection.grpc.pb.h"
+
+#include <google/protobuf/descriptor.pb.h>
+
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
@@ -544,4 +548,132 @@ TEST(hostile_clients, one_connection_cannot_take_every_stream_slot_and_idle_stre
            metric_with(m, "embed_grpc_server_requests_total",
                        "code=\"UNAVAILABLE\",method=\"EmbedStream\"") >= 3;
   })) << m;
+}
+
+TEST(hostile_clients, unknown_methods_and_oversize_requests_are_answered_clearly_and_counted) {
+  // Both were decided by gRPC before the service saw the call: an unknown method got UNIMPLEMENTED
+  // with no message, an oversize request "Received message larger than max" (and ended its
+  // stream); neither was counted.
+  worker_proc w;
+  gateway_proc g({w.address()}, {"--max-message-bytes", "100000"});
+  ASSERT_TRUE(w.wait_serving()) << w.proc->log();
+  ASSERT_TRUE(g.wait_serving()) << g.proc->log();
+  // A worker's client pointed at the gateway by mistake.
+  auto st = raw_unary(g, "/worker.v1.GpuWorker/Info", "");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_NE(st.error_message().find("unknown method \"/worker.v1.GpuWorker/Info\""),
+            std::string::npos)
+      << st.error_message();
+  EXPECT_NE(st.error_message().find("embedding.v1.Embedder"), std::string::npos)
+      << st.error_message();
+  // One message past --max-message-bytes, unary and in a stream that goes on.
+  const std::string big(100001, 'x');
+  {
+    grpc::ClientContext ctx;
+    ev1::EmbedResponse resp;
+    auto big_st = g.stub->Embed(&ctx, embed_request({big}), &resp);
+    EXPECT_EQ(big_st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_NE(big_st.error_message().find("larger than 100000 (--max-message-bytes)"),
+              std::string::npos)
+        << big_st.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 120s);
+    auto s = g.stub->EmbedStream(&ctx);
+    ASSERT_TRUE(s->Write(embed_request({big})));
+    ASSERT_TRUE(s->Write(embed_request({"after it"})));
+    s->WritesDone();
+    ev1::EmbedResponse r;
+    ASSERT_TRUE(s->Read(&r));
+    EXPECT_EQ(r.error().status(), "RESOURCE_EXHAUSTED") << r.error().message();
+    EXPECT_NE(r.error().message().find("--max-message-bytes"), std::string::npos)
+        << r.error().message();
+    ASSERT_TRUE(s->Read(&r));
+    EXPECT_FALSE(r.has_error()) << r.error().message();
+    EXPECT_EQ(r.embeddings_size(), 1);
+    EXPECT_TRUE(s->Finish().ok());
+  }
+  std::string m;
+  EXPECT_TRUE(poll_until([&] {
+    m = g.metrics();
+    return metric_with(m, "embed_grpc_server_requests_total",
+                       "code=\"UNIMPLEMENTED\",method=\"other\"") == 1 &&
+           metric_with(m, "embed_grpc_server_requests_total",
+                       "code=\"RESOURCE_EXHAUSTED\",method=\"Embed\"") == 1 &&
+           metric_with(m, "embed_grpc_server_stream_messages_total",
+                       "direction=\"too_large\",method=\"EmbedStream\"") == 1;
+  })) << m;
+}
+
+namespace {
+
+namespace rv1 = grpc::reflection::v1;
+
+// One reflection exchange under `method` (v1 or v1alpha: the same messages on the wire).
+std::vector<rv1::ServerReflectionResponse>
+reflect(const std::shared_ptr<grpc::Channel>& ch, const std::string& method,
+        const std::vector<rv1::ServerReflectionRequest>& reqs) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+  grpc::internal::RpcMethod rpc(method.c_str(), grpc::internal::RpcMethod::BIDI_STREAMING, ch);
+  auto s = std::unique_ptr<
+      grpc::ClientReaderWriter<rv1::ServerReflectionRequest, rv1::ServerReflectionResponse>>(
+      grpc::internal::ClientReaderWriterFactory<
+          rv1::ServerReflectionRequest, rv1::ServerReflectionResponse>::Create(ch.get(), rpc,
+                                                                               &ctx));
+  std::vector<rv1::ServerReflectionResponse> out;
+  for (const auto& r : reqs) {
+    if (!s->Write(r))
+      break;
+    rv1::ServerReflectionResponse resp;
+    if (!s->Read(&resp))
+      break;
+    out.push_back(resp);
+  }
+  s->WritesDone();
+  auto st = s->Finish();
+  EXPECT_TRUE(st.ok()) << method << ": " << st.error_message();
+  return out;
+}
+
+} // namespace
+
+TEST(hostile_clients, reflection_answers_under_v1_and_v1alpha_on_both_processes) {
+  // Tools that speak only grpc.reflection.v1 found nothing: gRPC 1.51 serves only v1alpha.
+  worker_proc w;
+  gateway_proc g({w.address()});
+  ASSERT_TRUE(w.wait_serving()) << w.proc->log();
+  ASSERT_TRUE(g.wait_serving()) << g.proc->log();
+  rv1::ServerReflectionRequest list, symbol, missing;
+  list.set_list_services("");
+  missing.set_file_containing_symbol("no.such.Service");
+  struct target {
+    std::shared_ptr<grpc::Channel> ch;
+    std::string service, file;
+  };
+  for (const auto& t : {target{g.channel, "embedding.v1.Embedder", "embedding/v1/embedding.proto"},
+                        target{w.channel, "worker.v1.GpuWorker", "worker/v1/worker.proto"}}) {
+    symbol.set_file_containing_symbol(t.service + ".Embed");
+    for (std::string version : {"v1", "v1alpha"}) {
+      SCOPED_TRACE(t.service + " over " + version);
+      auto got = reflect(t.ch, "/grpc.reflection." + version + ".ServerReflection/ServerReflectionInfo",
+                         {list, symbol, missing});
+      ASSERT_EQ(got.size(), 3u);
+      std::vector<std::string> names;
+      for (const auto& sv : got[0].list_services_response().service())
+        names.push_back(sv.name());
+      for (const auto* want : {t.service.c_str(), "grpc.health.v1.Health",
+                               "grpc.reflection.v1.ServerReflection",
+                               "grpc.reflection.v1alpha.ServerReflection"})
+        EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
+      ASSERT_GE(got[1].file_descriptor_response().file_descriptor_proto_size(), 1);
+      google::protobuf::FileDescriptorProto file;
+      ASSERT_TRUE(file.ParseFromString(got[1].file_descriptor_response().file_descriptor_proto(0)));
+      EXPECT_EQ(file.name(), t.file);
+      ASSERT_GE(file.service_size(), 1);
+      EXPECT_EQ(t.service, file.package() + "." + file.service(0).name());
+      EXPECT_EQ(got[2].error_response().error_code(), grpc::StatusCode::NOT_FOUND);
+    }
+  }
 }
