@@ -200,6 +200,66 @@ TEST(hostile_clients, a_request_larger_than_the_worker_s_whole_queue_is_refused_
   EXPECT_TRUE(one.ok()) << one.error_message();
 }
 
+TEST(hostile_clients, a_full_worker_queue_is_retried_elsewhere_and_never_opens_a_breaker) {
+  // RESOURCE_EXHAUSTED from a worker is its queue being full right now: not its fault (the
+  // breaker stays closed, docs/architecture.md), but worth one retry on another worker.
+  const std::vector<std::string> small_queue{"--max-batch-tokens", "64", "--max-queue-tokens", "64"};
+  held_worker a(small_queue), b(small_queue);
+  gateway_proc g({a.w->address(), b.w->address()}, {"--breaker-failures", "1", "--no-cache"});
+  ASSERT_TRUE(a.w->wait_serving()) << a.w->proc->log();
+  ASSERT_TRUE(b.w->wait_serving()) << b.w->proc->log();
+  ASSERT_TRUE(g.wait_serving()) << g.proc->log();
+  ASSERT_TRUE(poll_until([&] {
+    return breaker_of(g, a.w->address()) == "closed" && breaker_of(g, b.w->address()) == "closed";
+  })) << g.proc->log();
+  const auto log_before = g.proc->log().size(); // breakers open while a worker loads: not these
+  a.hold_forwards();
+  b.hold_forwards();
+  // Requests of ~20 tokens each, held in the workers, until both queues are full and workers
+  // have refused more than --breaker-failures calls.
+  std::vector<std::future<grpc::Status>> calls;
+  std::string m;
+  auto refused_by_workers = [&] {
+    m = g.metrics();
+    return metric_with(m, "embed_grpc_client_calls_total", "code=\"RESOURCE_EXHAUSTED\"");
+  };
+  ASSERT_TRUE(poll_until(
+      [&] {
+        if (calls.size() < 64)
+          calls.push_back(std::async(std::launch::async, [&g, n = calls.size()] {
+            return embed_with_deadline(
+                g, embed_request({"request " + std::to_string(n) + " of some twenty tokens, "
+                                  "held in a worker until the test lets it go"}),
+                120s);
+          }));
+        return refused_by_workers() >= 3;
+      },
+      120s, 50ms))
+      << calls.size() << " calls sent\n"
+      << m;
+  // The refused calls were retried on the other worker before the client was told.
+  EXPECT_GE(metric_with(m, "embed_grpc_client_retries_total", "method=\"Embed\""), 1) << m;
+  EXPECT_EQ(breaker_of(g, a.w->address()), "closed");
+  EXPECT_EQ(breaker_of(g, b.w->address()), "closed");
+  EXPECT_EQ(g.health_status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  a.release();
+  b.release();
+  int ok = 0, exhausted = 0;
+  for (auto& c : calls) {
+    auto st = c.get();
+    if (st.ok())
+      ++ok;
+    else if (st.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+             st.error_message().find("--max-queue-tokens") != std::string::npos)
+      ++exhausted;
+    else
+      ADD_FAILURE() << st.error_code() << " " << st.error_message();
+  }
+  EXPECT_GE(ok, 2);
+  EXPECT_GE(exhausted, 1);
+  EXPECT_EQ(g.proc->log().find("-> open", log_before), std::string::npos) << g.proc->log();
+}
+
 TEST(hostile_clients, rerank_truncation_keeps_room_for_every_document) {
   // A query that alone fills the prompt: with truncate, the query is cut, not the documents away
   // (which gave every document the same score, and the call succeeded).
