@@ -4,10 +4,15 @@
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <array>
+#include <cerrno>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <random>
+
+#include <signal.h>
+#include <string.h>
 
 namespace embed::log {
 
@@ -194,6 +199,28 @@ std::string new_correlation_id() {
   std::array<char, 17> buf{};
   std::snprintf(buf.data(), buf.size(), "%016llx", static_cast<unsigned long long>(v));
   return buf.data();
+}
+
+int wait_for_signal(const sigset_t& signals, std::string& description) {
+  siginfo_t info{};
+  int sig = -1;
+  while ((sig = ::sigwaitinfo(&signals, &info)) < 0 && errno == EINTR) {
+  }
+  if (sig < 0) {
+    description = std::string("sigwaitinfo failed: ") + ::strerror(errno);
+    return sig;
+  }
+  const char* abbrev = ::sigabbrev_np(sig);
+  description = std::string("SIG") + (abbrev ? abbrev : std::to_string(sig).c_str());
+  if (info.si_code == SI_USER || info.si_code == SI_QUEUE || info.si_code == SI_TKILL) {
+    std::string comm;
+    std::ifstream(std::string("/proc/") + std::to_string(info.si_pid) + "/comm") >> comm;
+    description += " from pid " + std::to_string(info.si_pid) +
+                   (comm.empty() ? std::string(" (gone)") : " (" + comm + ")");
+  } else if (info.si_code == SI_KERNEL) {
+    description += " from the kernel (e.g. a terminal)";
+  }
+  return sig;
 }
 
 } // namespace embed::log

@@ -8,6 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <signal.h>
+
 #include <string>
 #include <string_view>
 
@@ -53,5 +55,9 @@ bool needs_text_escape(std::string_view s);
 
 /// A new random correlation id (16 hex digits) for requests that came without one.
 std::string new_correlation_id();
+
+/// Waits for one of `signals` (blocked in every thread) and says which arrived and who sent it,
+/// for the shutdown log line: "SIGTERM from pid 4242 (kubelet)". Returns the signal number.
+int wait_for_signal(const sigset_t& signals, std::string& description);
 
 } // namespace embed::log

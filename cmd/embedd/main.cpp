@@ -295,10 +295,10 @@ int run(const options& o) {
     std::filesystem::rename(tmp, o.ready_file);
   }
 
-  int sig = 0;
-  sigwait(&signals, &sig);
-  spdlog::info("{} received: refusing new calls, finishing {} in flight (up to {} s)",
-               sig == SIGTERM ? "SIGTERM" : "SIGINT", service.in_flight(), o.drain_timeout_s);
+  std::string received;
+  log::wait_for_signal(signals, received);
+  spdlog::info("{}: refusing new calls, finishing {} in flight (up to {} s)", received,
+               service.in_flight(), o.drain_timeout_s);
   set_health(false);
   service.stop_accepting();
   auto until = std::chrono::steady_clock::now() +

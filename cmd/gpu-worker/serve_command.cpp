@@ -302,10 +302,10 @@ int run_serve(const serve_config& cfg) {
   if (!cfg.ready_file.empty())
     write_ports_file(cfg.ready_file, port, (*exposer)->port());
 
-  int sig = 0;
-  sigwait(&signals, &sig);
-  spdlog::info("{} received: refusing new calls, draining the queue (up to {} s)",
-               sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.drain_timeout_s);
+  std::string received;
+  log::wait_for_signal(signals, received);
+  spdlog::info("{}: refusing new calls, draining the queue (up to {} s)", received,
+               cfg.drain_timeout_s);
   set_health(*server, false);
   service.stop_accepting();
   auto drain_timeout = std::chrono::milliseconds(static_cast<int64_t>(cfg.drain_timeout_s * 1e3));

@@ -366,6 +366,13 @@ std::map<std::string, size_t> declared_budgets() {
   return out;
 }
 
+// The end of a process's log, for a failure message (why a process stopped answering).
+std::string tail(const char* who, const std::string& log) {
+  constexpr size_t keep = 4000;
+  return std::string(who) + " log" + (log.size() > keep ? " (end)" : "") + ":\n" +
+         (log.size() > keep ? log.substr(log.size() - keep) : log) + "\n";
+}
+
 void check_budgets(const char* who, const exposition& e,
                    const std::map<std::string, size_t>& budgets) {
   for (auto& [family, sets] : e.series) {
@@ -432,7 +439,8 @@ TEST(metrics_cardinality, ten_thousand_random_requests_keep_every_family_within_
                  !we.series.empty();
         },
         std::chrono::seconds(120), std::chrono::milliseconds(50));
-    EXPECT_TRUE(ok) << "the scrape never showed " << requests << " requests and the cache";
+    EXPECT_TRUE(ok) << "the scrape never showed " << requests << " requests and the cache\n"
+                    << tail("embedd", g.proc->log()) << tail("gpu-worker", w.proc->log());
     return std::make_pair(ge, we);
   };
   m.send(0, 100, 8, seed);
@@ -451,7 +459,7 @@ TEST(metrics_cardinality, ten_thousand_random_requests_keep_every_family_within_
     for (auto& [k, n] : m.unexpected)
       what += "  " + std::to_string(n) + "x " + k + "\n";
     EXPECT_TRUE(m.unexpected.empty()) << "requests that did not get the expected status:\n"
-                                      << what;
+                                      << what << tail("embedd", g.proc->log());
   }
   // (a) within the declared budgets
   check_budgets("embedd", g10k, budgets);
