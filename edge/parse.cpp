@@ -82,6 +82,52 @@ std::optional<std::string> find_bad_utf8(const pb::Descriptor* type, const std::
   return std::nullopt;
 }
 
+// The first enum field (at any depth) whose value the enum does not define, as
+// "encoding: 7 is not a VectorEncoding (known: VECTOR_ENCODING_UNSPECIFIED = 0, ...)". proto3
+// keeps such values as numbers; without this check they would be read as some default.
+std::optional<std::string> find_unknown_enum(const pb::Message& msg, const std::string& prefix) {
+  const auto* type = msg.GetDescriptor();
+  const auto* refl = msg.GetReflection();
+  for (int i = 0; i < type->field_count(); ++i) {
+    const auto* f = type->field(i);
+    auto path = [&](int index) {
+      return prefix + f->name() + (index < 0 ? "" : "[" + std::to_string(index) + "]");
+    };
+    if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_ENUM) {
+      const auto* e = f->enum_type();
+      auto check = [&](int value, int index) -> std::optional<std::string> {
+        if (e->FindValueByNumber(value) != nullptr)
+          return std::nullopt;
+        std::string known;
+        for (int v = 0; v < e->value_count(); ++v)
+          known += (v ? ", " : "") + e->value(v)->name() + " = " +
+                   std::to_string(e->value(v)->number());
+        return path(index) + ": " + std::to_string(value) + " is not a " + e->name() +
+               " (known: " + known + ")";
+      };
+      if (!f->is_repeated()) {
+        if (auto bad = check(refl->GetEnumValue(msg, f), -1))
+          return bad;
+      } else {
+        for (int j = 0; j < refl->FieldSize(msg, f); ++j)
+          if (auto bad = check(refl->GetRepeatedEnumValue(msg, f, j), j))
+            return bad;
+      }
+    } else if (f->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (!f->is_repeated()) {
+        if (refl->HasField(msg, f))
+          if (auto bad = find_unknown_enum(refl->GetMessage(msg, f), path(-1) + "."))
+            return bad;
+      } else {
+        for (int j = 0; j < refl->FieldSize(msg, f); ++j)
+          if (auto bad = find_unknown_enum(refl->GetRepeatedMessage(msg, f, j), path(j) + "."))
+            return bad;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 } // namespace
 
 grpc::Status parse_request(grpc::ByteBuffer& bytes, pb::Message& out) {
@@ -92,8 +138,11 @@ grpc::Status parse_request(grpc::ByteBuffer& bytes, pb::Message& out) {
     ok = reader.status().ok() && out.ParseFromZeroCopyStream(&reader);
     parsing_request = false;
   }
-  if (ok)
+  if (ok) {
+    if (auto bad = find_unknown_enum(out, ""))
+      return {grpc::StatusCode::INVALID_ARGUMENT, *bad};
     return grpc::Status::OK;
+  }
   // Rare: find out what is wrong, to say it.
   auto flat = flatten(bytes);
   if (auto where = find_bad_utf8(out.GetDescriptor(), flat, ""))

@@ -12,6 +12,8 @@ namespace embed::edge {
 
 /// Parses `bytes` into `out`. On failure INVALID_ARGUMENT, whose message names the field and the
 /// byte ("inputs[1]: invalid UTF-8 at byte 3; ...") or says that the bytes are no such message.
+/// A value an enum field's type does not define (proto3 keeps it as a number) is refused the
+/// same way: "encoding: 7 is not a VectorEncoding (known: ...)".
 grpc::Status parse_request(grpc::ByteBuffer& bytes, google::protobuf::Message& out);
 
 /// Serializes `msg` into `bytes` as gRPC's generated code does (no copy of large payloads).
