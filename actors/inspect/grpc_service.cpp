@@ -22,12 +22,19 @@ public:
     std::mutex mu;
     watch_reactor* reactor = nullptr;
     bool alive = true;
+    // Whether the client has taken the last snapshot: the ticker asks the inspector for the next
+    // one only then, so that a client that stops reading costs nothing.
+    bool wants_more = true;
     caf::actor ticker; // the bridge actor: stopped when the stream ends, not at its next tick
   };
 
-  explicit watch_reactor(std::shared_ptr<shared> s) : shared_(std::move(s)) {
+  watch_reactor(std::shared_ptr<shared> s, inspector_grpc_service* owner, std::string peer)
+      : shared_(std::move(s)), owner_(owner), peer_(std::move(peer)) {
     shared_->reactor = this;
   }
+
+  // Holds a Watch slot from now on (given back in OnDone).
+  void hold_slot() { holds_slot_ = true; }
 
   // From the bridge actor's thread, with shared->mu held.
   void offer(iv1::Snapshot snap) {
@@ -35,6 +42,7 @@ public:
       return;
     pending_ = std::move(snap);
     has_pending_ = true;
+    shared_->wants_more = false;
     pump();
   }
 
@@ -46,6 +54,8 @@ public:
       return;
     }
     pump();
+    if (!writing_)
+      shared_->wants_more = true;
   }
   void OnCancel() override {
     std::lock_guard<std::mutex> guard(shared_->mu);
@@ -62,6 +72,8 @@ public:
     }
     if (ticker)
       caf::anon_send_exit(ticker, caf::exit_reason::user_shutdown);
+    if (holds_slot_)
+      owner_->release_watch(peer_);
     delete this;
   }
 
@@ -82,6 +94,9 @@ private:
   }
 
   std::shared_ptr<shared> shared_;
+  inspector_grpc_service* owner_;
+  std::string peer_;
+  bool holds_slot_ = false;
   iv1::Snapshot out_, pending_;
   bool has_pending_ = false, writing_ = false, finished_ = false, cancelled_ = false;
 };
@@ -114,22 +129,51 @@ void to_proto(const process_snapshot& in, iv1::Snapshot* out) {
 }
 
 inspector_grpc_service::inspector_grpc_service(caf::actor_system& sys, inspector_actor inspector,
-                                               bool require_token, std::string token)
-    : sys_(sys), inspector_(std::move(inspector)), require_token_(require_token),
-      token_(std::move(token)) {}
+                                               bool public_address, std::string token,
+                                               inspect_limits limits)
+    : sys_(sys), inspector_(std::move(inspector)), public_address_(public_address),
+      token_(std::move(token)), limits_(limits) {}
 
 grpc::Status inspector_grpc_service::authorize(const grpc::CallbackServerContext* ctx) const {
-  if (!require_token_)
-    return grpc::Status::OK;
-  if (token_.empty())
+  if (token_.empty()) {
+    if (!public_address_)
+      return grpc::Status::OK;
     return {grpc::StatusCode::PERMISSION_DENIED,
             "the inspect API on a non-loopback address needs --inspect-token at start-up"};
+  }
   const auto& md = ctx->client_metadata();
   auto it = md.find("authorization");
   if (it == md.end() || std::string(it->second.data(), it->second.size()) != "Bearer " + token_)
     return {grpc::StatusCode::UNAUTHENTICATED,
             "the inspect API needs 'authorization: Bearer <token>'"};
   return grpc::Status::OK;
+}
+
+grpc::Status inspector_grpc_service::admit_watch(const std::string& peer) {
+  std::lock_guard<std::mutex> guard(watches_mu_);
+  if (watches_ >= limits_.max_watches)
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+            "too many Watch streams: limit " + std::to_string(limits_.max_watches) +
+                " (--max-inspect-watches)"};
+  auto& mine = watches_per_peer_[peer];
+  if (mine >= limits_.max_watches_per_connection) {
+    if (mine == 0)
+      watches_per_peer_.erase(peer);
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+            "too many Watch streams on this connection: limit " +
+                std::to_string(limits_.max_watches_per_connection) +
+                " (--max-inspect-watches-per-connection)"};
+  }
+  ++mine;
+  ++watches_;
+  return grpc::Status::OK;
+}
+
+void inspector_grpc_service::release_watch(const std::string& peer) {
+  std::lock_guard<std::mutex> guard(watches_mu_);
+  --watches_;
+  if (--watches_per_peer_[peer] == 0)
+    watches_per_peer_.erase(peer);
 }
 
 grpc::ServerUnaryReactor* inspector_grpc_service::ListActors(grpc::CallbackServerContext* ctx,
@@ -159,11 +203,16 @@ grpc::ServerUnaryReactor* inspector_grpc_service::ListActors(grpc::CallbackServe
 grpc::ServerWriteReactor<iv1::Snapshot>*
 inspector_grpc_service::Watch(grpc::CallbackServerContext* ctx, const iv1::WatchRequest* req) {
   auto shared = std::make_shared<watch_reactor::shared>();
-  auto* reactor = new watch_reactor(shared);
+  auto* reactor = new watch_reactor(shared, this, ctx->peer());
   if (auto st = authorize(ctx); !st.ok()) {
     reactor->Finish(st);
     return reactor;
   }
+  if (auto st = admit_watch(ctx->peer()); !st.ok()) {
+    reactor->Finish(st);
+    return reactor;
+  }
+  reactor->hold_slot();
   if (req->interval_ms() > max_watch_interval_ms) {
     reactor->Finish({grpc::StatusCode::INVALID_ARGUMENT,
                      "interval_ms: at most " + std::to_string(max_watch_interval_ms) + " (got " +
@@ -175,26 +224,37 @@ inspector_grpc_service::Watch(grpc::CallbackServerContext* ctx, const iv1::Watch
   auto insp = inspector_;
   std::lock_guard<std::mutex> guard(shared->mu); // OnDone waits until the ticker is recorded
   shared->ticker = sys_.spawn([insp, shared, interval](caf::event_based_actor* self) -> caf::behavior {
+    // One snapshot at a time, and only for a client that took the last one (`wants_more`).
     auto ask = [self, insp, shared] {
       self->request(insp, std::chrono::seconds(10), atom::snapshot_v)
-          .then([shared](process_snapshot& snap) {
-            iv1::Snapshot out;
-            to_proto(snap, &out);
-            std::lock_guard<std::mutex> guard(shared->mu);
-            if (shared->alive)
-              shared->reactor->offer(std::move(out));
-          });
+          .then(
+              [shared](process_snapshot& snap) {
+                iv1::Snapshot out;
+                to_proto(snap, &out);
+                std::lock_guard<std::mutex> guard(shared->mu);
+                if (shared->alive)
+                  shared->reactor->offer(std::move(out));
+              },
+              [shared](caf::error&) { // none this time: ask again at the next tick
+                std::lock_guard<std::mutex> guard(shared->mu);
+                shared->wants_more = true;
+              });
     };
+    shared->wants_more = false;
     ask();
     self->delayed_send(self, interval, atom::tick_v);
     return {
         [self, shared, ask, interval](atom::tick) {
+          bool wanted = false;
           {
             std::lock_guard<std::mutex> guard(shared->mu);
             if (!shared->alive)
               return self->quit();
+            wanted = shared->wants_more;
+            shared->wants_more = false;
           }
-          ask();
+          if (wanted) // a client that has not read the last snapshot gets no new one made
+            ask();
           self->delayed_send(self, interval, atom::tick_v);
         },
     };

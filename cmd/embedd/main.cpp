@@ -75,6 +75,7 @@ struct options {
   std::string log_level = "info";
   bool log_json = false;
   std::string inspect_token;
+  embed::inspect_limits inspect;
 };
 
 template <class Handle>
@@ -200,7 +201,7 @@ int run(const options& o) {
       sys, "embedd", std::shared_ptr<probes::registry>(&probes::global(), [](auto*) {}),
       service.counters);
   inspector_grpc_service inspect_service{sys, inspector, !edge::is_loopback(o.listen),
-                                         o.inspect_token};
+                                         o.inspect_token, o.inspect};
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(o.listen, *server_creds, &port);
@@ -425,7 +426,16 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error")->capture_default_str();
   app.add_flag("--log-json", o.log_json, "JSON lines logs");
   app.add_option("--inspect-token", o.inspect_token,
-                 "bearer token the inspect API (embedctl top) requires on a non-loopback address");
+                 "bearer token every inspect API call (embedctl top) must carry; without one the "
+                 "inspect API is served on a loopback --listen only");
+  app.add_option("--max-inspect-watches", o.inspect.max_watches,
+                 "inspect Watch streams open at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-inspect-watches-per-connection", o.inspect.max_watches_per_connection,
+                 "inspect Watch streams on one client connection")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   return run(o);
 }

@@ -108,8 +108,16 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--log-json", cfg->log_json, "JSON lines logs");
   cmd->add_option("--inspect-token", cfg->inspect_token,
-                  "bearer token the inspect API (embedctl top) requires on a non-loopback "
-                  "address");
+                  "bearer token every inspect API call (embedctl top) must carry; without one "
+                  "the inspect API is served on a loopback --listen only");
+  cmd->add_option("--max-inspect-watches", cfg->inspect.max_watches,
+                  "inspect Watch streams open at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-inspect-watches-per-connection", cfg->inspect.max_watches_per_connection,
+                  "inspect Watch streams on one client connection")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--allow-insecure-remote", cfg->allow_insecure_remote,
                 "serve plaintext gRPC on a non-loopback address");
   edge::add_server_tls_options(*cmd, cfg->tls);
@@ -180,7 +188,7 @@ int run_serve(const serve_config& cfg) {
       sys, "gpu-worker", std::shared_ptr<probes::registry>(&probes::global(), [](auto*) {}),
       service.counters);
   inspector_grpc_service inspect_service{sys, inspector, !edge::is_loopback(cfg.listen),
-                                         cfg.inspect_token};
+                                         cfg.inspect_token, cfg.inspect};
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(cfg.listen, *server_creds, &port);

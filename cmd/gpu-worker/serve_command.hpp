@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/inspect/limits.hpp"
 #include "messages/runtime.hpp"
 // `gpu-worker serve`: the worker.v1 gRPC server over the batcher and model holder actors.
 
@@ -33,7 +34,8 @@ struct serve_config {
   bool log_json = false;
   bool allow_insecure_remote = false;
   edge::server_tls tls; // --tls-cert/--tls-key, --tls-client-ca for mutual TLS
-  std::string inspect_token; // required by the inspect API on a non-loopback address
+  std::string inspect_token; // every inspect API call needs it (none: loopback only)
+  inspect_limits inspect;    // Watch streams, overall and per connection
 };
 
 void add_serve_command(CLI::App& app);
