@@ -3,6 +3,8 @@
 #include "messages/validate.hpp"
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
 #include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/unknown_field_set.h>
 #include <grpc/support/log.h>
@@ -150,6 +152,27 @@ grpc::Status parse_request(grpc::ByteBuffer& bytes, pb::Message& out) {
   return {grpc::StatusCode::INVALID_ARGUMENT,
           "the request is not a valid " + out.GetDescriptor()->full_name() + " (" +
               std::to_string(flat.size()) + " bytes of malformed protobuf)"};
+}
+
+grpc::Status check_count(grpc::ByteBuffer& bytes, const count_limit& limit) {
+  using wire = pb::internal::WireFormatLite;
+  grpc::ProtoBufferReader reader(&bytes);
+  if (!reader.status().ok())
+    return grpc::Status::OK;
+  pb::io::CodedInputStream in(&reader);
+  uint64_t count = 0;
+  while (uint32_t tag = in.ReadTag()) {
+    if (wire::GetTagFieldNumber(tag) == limit.field_number &&
+        wire::GetTagWireType(tag) == wire::WIRETYPE_LENGTH_DELIMITED)
+      ++count;
+    if (!wire::SkipField(&in, tag))
+      return grpc::Status::OK; // malformed: the parse says so
+  }
+  if (count <= limit.limit)
+    return grpc::Status::OK;
+  return {grpc::StatusCode::INVALID_ARGUMENT, std::string(limit.name) + ": " +
+                                                  std::to_string(count) + " " + limit.name +
+                                                  ", limit " + std::to_string(limit.limit)};
 }
 
 grpc::Status serialize_response(const pb::Message& msg, grpc::ByteBuffer& bytes) {

@@ -16,6 +16,20 @@ namespace embed::edge {
 /// same way: "encoding: 7 is not a VectorEncoding (known: ...)".
 grpc::Status parse_request(grpc::ByteBuffer& bytes, google::protobuf::Message& out);
 
+/// A repeated field whose entries are counted on the wire, before the request is built: parsing
+/// a request of millions of empty entries costs far more memory and time than its size.
+struct count_limit {
+  int field_number; // a top-level field of the request
+  const char* name; // "inputs": the error says "inputs: N inputs, limit L"
+  uint32_t limit;
+};
+
+/// Counts the top-level entries of `limit.field_number` in `bytes` by scanning the wire format
+/// (nothing is allocated per entry) and refuses more than `limit.limit`: INVALID_ARGUMENT
+/// "inputs: 8388608 inputs, limit 256". OK when within the limit, and when the bytes are no
+/// well-formed message (the parse that follows says what is wrong).
+grpc::Status check_count(grpc::ByteBuffer& bytes, const count_limit& limit);
+
 /// Serializes `msg` into `bytes` as gRPC's generated code does (no copy of large payloads).
 grpc::Status serialize_response(const google::protobuf::Message& msg, grpc::ByteBuffer& bytes);
 

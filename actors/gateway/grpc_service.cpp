@@ -145,15 +145,32 @@ ev1::RequestError to_request_error(const caf::error& err) {
 // The size is checked here, not by gRPC: gRPC 1.51 reads a message whole before its own limit
 // applies anyway, and then drops the call before the service sees it (uncounted, and a stream
 // ends); checked here, it is answered like any other refusal and a stream goes on.
-grpc::Status parse_or_refuse(const char* method, const grpc::ByteBuffer& raw,
-                             google::protobuf::Message& out, uint32_t max_bytes) {
-  if (raw.Length() > max_bytes) {
+// The entries of a request's list, counted on the wire before it is parsed.
+edge::count_limit count_limit_of(const ev1::EmbedRequest&, const request_limits& l) {
+  return {ev1::EmbedRequest::kInputsFieldNumber, "inputs", l.max_inputs_per_request};
+}
+edge::count_limit count_limit_of(const ev1::TokenizeRequest&, const request_limits& l) {
+  return {ev1::TokenizeRequest::kInputsFieldNumber, "inputs", l.max_inputs_per_request};
+}
+edge::count_limit count_limit_of(const ev1::RerankRequest&, const request_limits& l) {
+  return {ev1::RerankRequest::kDocumentsFieldNumber, "documents", l.max_documents_per_rerank};
+}
+
+template <class Req>
+grpc::Status parse_or_refuse(const char* method, const grpc::ByteBuffer& raw, Req& out,
+                             const gateway_service_config& cfg) {
+  if (raw.Length() > cfg.max_message_bytes) {
     spdlog::debug("{}: refused a request of {} bytes", method, raw.Length());
     return {grpc::StatusCode::RESOURCE_EXHAUSTED,
             "request message of " + std::to_string(raw.Length()) + " bytes is larger than " +
-                std::to_string(max_bytes) + " (--max-message-bytes)"};
+                std::to_string(cfg.max_message_bytes) + " (--max-message-bytes)"};
   }
   grpc::ByteBuffer bytes(raw); // shares the slices
+  if (auto st = edge::check_count(bytes, count_limit_of(out, cfg.limits)); !st.ok()) {
+    spdlog::debug("{}: refused before parsing: {}", method, st.error_message());
+    return st;
+  }
+  bytes = raw; // the scan consumed the reader, not the slices
   auto st = edge::parse_request(bytes, out);
   if (!st.ok())
     spdlog::debug("{}: refused a malformed request: {}", method, st.error_message());
@@ -230,7 +247,7 @@ public:
       request_ids_[seq] = request_id;
       if (auto* m = svc_->api_metrics())
         m->stream(method_, "received");
-      auto parsed = parse_or_refuse(method_, in_, in, svc_->config().max_message_bytes);
+      auto parsed = parse_or_refuse(method_, in_, in, svc_->config());
       in_.Clear();
       if (!parsed.ok()) {
         // Answered in-band, in order, like any refused request; the stream goes on.
@@ -537,7 +554,7 @@ grpc::ServerUnaryReactor* embedder_service::Embed(grpc::CallbackServerContext* c
   auto* req = &in;
   auto* resp = owned.get();
   bool counted = false;
-  auto st = parse_or_refuse("Embed", *raw, *req, cfg_.max_message_bytes);
+  auto st = parse_or_refuse("Embed", *raw, *req, cfg_);
   if (st.ok())
     st = admit(*this, counted);
   auto* reactor = new unary_reactor(this, ctx, "Embed", id, counted, out, std::move(owned));
@@ -594,7 +611,7 @@ grpc::ServerUnaryReactor* embedder_service::Rerank(grpc::CallbackServerContext* 
   auto* req = &in;
   auto* resp = owned.get();
   bool counted = false;
-  auto st = parse_or_refuse("Rerank", *raw, *req, cfg_.max_message_bytes);
+  auto st = parse_or_refuse("Rerank", *raw, *req, cfg_);
   if (st.ok())
     st = actors()->reranker ? admit(*this, counted) : edge::to_status(rerank_turned_off());
   auto* reactor = new unary_reactor(this, ctx, "Rerank", id, counted, out, std::move(owned));
@@ -658,7 +675,7 @@ grpc::ServerUnaryReactor* embedder_service::Tokenize(grpc::CallbackServerContext
   auto* req = &in;
   auto* resp = owned.get();
   bool counted = false;
-  auto st = parse_or_refuse("Tokenize", *raw, *req, cfg_.max_message_bytes);
+  auto st = parse_or_refuse("Tokenize", *raw, *req, cfg_);
   if (st.ok())
     st = admit(*this, counted);
   auto* reactor = new unary_reactor(this, ctx, "Tokenize", id, counted, out, std::move(owned));

@@ -58,3 +58,25 @@ TEST(parse_request, every_defined_enum_value_parses) {
       EXPECT_EQ(out.encoding(), e);
     }
 }
+
+TEST(check_count, counts_a_list_on_the_wire_and_refuses_past_the_limit) {
+  ev1::EmbedRequest req;
+  for (int i = 0; i < 300; ++i)
+    req.add_inputs(i % 2 ? "" : "some text");
+  req.set_model("m");
+  req.mutable_options()->set_dimensions(8);
+  auto b = bytes_of(req);
+  auto st = embed::edge::check_count(b, {1, "inputs", 256});
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "inputs: 300 inputs, limit 256");
+  EXPECT_TRUE(embed::edge::check_count(b, {1, "inputs", 300}).ok());
+  // Other fields are skipped, not counted.
+  EXPECT_TRUE(embed::edge::check_count(b, {2, "model", 1}).ok());
+  // Bytes that are no message: left to the parse, which says what is wrong.
+  std::string junk = "\x0a\x7f" "abc";
+  grpc::Slice slice(junk);
+  grpc::ByteBuffer bad(&slice, 1);
+  EXPECT_TRUE(embed::edge::check_count(bad, {1, "inputs", 0}).ok());
+  ev1::EmbedRequest out;
+  EXPECT_EQ(embed::edge::parse_request(bad, out).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}

@@ -4,7 +4,11 @@
 
 #include "inspect/v1/inspect.grpc.pb.h"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <future>
 
 using namespace embed;
 using namespace embed::testing;
@@ -146,4 +150,52 @@ TEST(reachable_port, inspection_needs_the_token_on_loopback_too_and_watch_stream
     iv1::Snapshot s;
     return again.reader->Read(&s);
   }));
+}
+
+namespace {
+
+long peak_rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
+
+} // namespace
+
+TEST(reachable_port, a_request_of_millions_of_empty_inputs_is_refused_before_it_is_parsed) {
+  // 16 MiB of empty inputs (8,388,608 of them) is within --max-message-bytes; parsing it built
+  // 8 M strings (~1 GiB, seconds) before the count was checked.
+  worker_proc w;
+  gateway_proc g({w.address()});
+  ASSERT_TRUE(w.wait_serving()) << w.proc->log();
+  ASSERT_TRUE(g.wait_serving()) << g.proc->log();
+  const long before = peak_rss_kib(g.proc->pid());
+  ASSERT_GT(before, 0);
+  std::string bytes;
+  for (int i = 0; i < (8 << 20); ++i)
+    bytes += std::string("\x0a\x00", 2);
+  grpc::GenericStub stub(g.channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 120s);
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer req(&slice, 1), resp;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, "/embedding.v1.Embedder/Embed", grpc::StubOptions(), &req, &resp,
+                 [&](grpc::Status st) { done.set_value(std::move(st)); });
+  auto st = done.get_future().get();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "inputs: 8388608 inputs, limit 256");
+  // The message itself (16 MiB, read whole by gRPC) and little more.
+  const long growth = peak_rss_kib(g.proc->pid()) - before;
+  EXPECT_LT(growth, 256 * 1024) << "gateway peak RSS grew by " << growth << " KiB";
+  std::printf("gateway peak RSS growth for one 16 MiB request of 8 M empty inputs: %ld KiB\n",
+              growth);
+  // The gateway goes on serving.
+  grpc::ClientContext ok_ctx;
+  ok_ctx.set_deadline(std::chrono::system_clock::now() + 120s);
+  ev1::EmbedResponse ok_resp;
+  auto ok = g.stub->Embed(&ok_ctx, embed_request({"after it"}), &ok_resp);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
 }
