@@ -5,6 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <grpcpp/generic/generic_stub.h>
+
+#include <future>
 #include <stdexcept>
 
 namespace embed::testing {
@@ -62,6 +65,18 @@ bool gateway_proc::wait_serving(std::chrono::milliseconds timeout) {
              },
              timeout, std::chrono::milliseconds(50)) &&
          proc->running();
+}
+
+grpc::Status gateway_proc::raw_unary(const std::string& method, const std::string& bytes) {
+  grpc::GenericStub generic(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer req(&slice, 1), resp;
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(&ctx, method, grpc::StubOptions(), &req, &resp,
+                    [&](grpc::Status st) { done.set_value(std::move(st)); });
+  return done.get_future().get();
 }
 
 std::string gateway_proc::metrics() {

@@ -22,6 +22,8 @@ struct gateway_proc {
   int health_status();
   bool wait_serving(std::chrono::milliseconds timeout = std::chrono::seconds(180));
   std::string metrics();
+  /// One unary call with raw request bytes (what no generated client would send), 120 s deadline.
+  grpc::Status raw_unary(const std::string& method, const std::string& bytes);
 };
 
 struct redis_proc {

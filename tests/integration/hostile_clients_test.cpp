@@ -308,18 +308,6 @@ namespace {
 // string by UTF-16 units does this). The C++ client serializes it as it is (with a warning).
 const std::string cut_emoji = "cut emoji \xF0\x9F\x98"; // invalid UTF-8 from byte 10
 
-grpc::Status raw_unary(gateway_proc& g, const std::string& method, const std::string& bytes) {
-  grpc::GenericStub stub(g.channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 60s);
-  grpc::Slice slice(bytes);
-  grpc::ByteBuffer req(&slice, 1), resp;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &req, &resp,
-                 [&](grpc::Status st) { done.set_value(std::move(st)); });
-  return done.get_future().get();
-}
-
 } // namespace
 
 TEST(hostile_clients,
@@ -363,7 +351,7 @@ TEST(hostile_clients,
   }
   // Bytes that are no protobuf at all (field 1 claims more bytes than follow).
   {
-    auto st = raw_unary(g, "/embedding.v1.Embedder/Embed", std::string("\x0a\xff\xff\x03xy", 6));
+    auto st = g.raw_unary("/embedding.v1.Embedder/Embed", std::string("\x0a\xff\xff\x03xy", 6));
     EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
     EXPECT_NE(st.error_message().find("not a valid embedding.v1.EmbedRequest"), std::string::npos)
         << st.error_message();
@@ -446,14 +434,6 @@ TEST(hostile_clients,
 namespace {
 
 /// Peak resident memory of a process (VmHWM), in KiB.
-long peak_rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmHWM:", 0) == 0)
-      return std::stol(line.substr(6));
-  return -1;
-}
-
 } // namespace
 
 TEST(hostile_clients, a_compression_bomb_is_refused_before_it_is_inflated) {
@@ -619,7 +599,7 @@ TEST(hostile_clients, unknown_methods_and_oversize_requests_are_answered_clearly
   ASSERT_TRUE(w.wait_serving()) << w.proc->log();
   ASSERT_TRUE(g.wait_serving()) << g.proc->log();
   // A worker's client pointed at the gateway by mistake.
-  auto st = raw_unary(g, "/worker.v1.GpuWorker/Info", "");
+  auto st = g.raw_unary("/worker.v1.GpuWorker/Info", "");
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_NE(st.error_message().find("unknown method \"/worker.v1.GpuWorker/Info\""),
             std::string::npos)

@@ -248,4 +248,12 @@ double metric_sum(const std::string& text, const std::string& name) {
   return sum;
 }
 
+long peak_rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
+
 } // namespace embed::testing

@@ -95,4 +95,7 @@ std::string http_get(const std::string& host, uint16_t port, const std::string& 
 /// Sum of every sample of a metric family in Prometheus text (all label sets).
 double metric_sum(const std::string& text, const std::string& name);
 
+/// A process's peak resident set (VmHWM, KiB); -1 if it cannot be read.
+long peak_rss_kib(pid_t pid);
+
 } // namespace embed::testing
